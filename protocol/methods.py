@@ -1,0 +1,228 @@
+"""Params and results of every request the editor sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from protocol.base import WireModel
+from protocol.enums import (
+    AgentName,
+    DecidedBy,
+    Decision,
+    MessageRole,
+    Mode,
+    PlanDecision,
+    SessionState,
+    ToolCallStatus,
+    ToolResultStatus,
+    TurnStatus,
+)
+from protocol.plans import Plan
+
+SessionId = str
+
+
+# --- params ------------------------------------------------------------------------
+
+
+class SendMessageParams(WireModel):
+    session_id: SessionId | None = Field(default=None, min_length=1, description="Absent: a new session.")
+    text: str = Field(min_length=1)
+    mode: Mode = Mode.AUTO
+
+
+class ToolResultParams(WireModel):
+    session_id: SessionId = Field(min_length=1)
+    call_id: str = Field(min_length=1)
+    status: ToolResultStatus
+    content: str | None = None
+    feedback: str | None = None
+    remember: bool = False
+
+
+class ApprovePlanParams(WireModel):
+    session_id: SessionId = Field(min_length=1)
+    plan_id: str = Field(min_length=1)
+    decision: PlanDecision
+    feedback: str | None = None
+
+
+class SessionParams(WireModel):
+    """Params of the requests that name only a session."""
+
+    session_id: SessionId = Field(min_length=1)
+
+
+class ResumeParams(SessionParams):
+    pass
+
+
+class CancelParams(SessionParams):
+    pass
+
+
+class GetSessionParams(SessionParams):
+    pass
+
+
+class DeleteSessionParams(SessionParams):
+    pass
+
+
+class SubtaskParams(WireModel):
+    session_id: SessionId = Field(min_length=1)
+    plan_id: str = Field(min_length=1)
+    subtask_id: str = Field(min_length=1)
+
+
+class RetrySubtaskParams(SubtaskParams):
+    pass
+
+
+class SkipSubtaskParams(SubtaskParams):
+    pass
+
+
+class ListSessionsParams(WireModel):
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, min_length=1)
+
+
+# --- results -----------------------------------------------------------------------
+
+
+class ErrorInfo(WireModel):
+    code: int
+    message: str
+
+
+class TurnResult(WireModel):
+    """What a request that starts or continues work returns at the turn's stop point."""
+
+    session_id: SessionId
+    turn_id: str
+    status: TurnStatus
+    agent: AgentName
+    message: str | None = None
+    pending_tool_calls: list[str] = Field(default_factory=list)
+    plan_id: str | None = None
+    error: ErrorInfo | None = None
+
+
+class CancelResult(WireModel):
+    cancelled: bool
+
+
+class DeleteSessionResult(WireModel):
+    deleted: bool
+
+
+class SessionInfo(WireModel):
+    id: SessionId
+    title: str
+    state: SessionState
+    current_agent: AgentName
+    switch_count: int
+    created_at: str
+    updated_at: str
+    turn_id: str | None = None
+    active_plan_id: str | None = None
+    interrupted: bool = Field(default=False, description="A step was cut off (crash); `agent/resume` continues it.")
+
+
+class MessageInfo(WireModel):
+    id: int
+    role: MessageRole
+    agent: AgentName | None = None
+    content: str
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    kind: str = "message"
+    plan_id: str | None = None
+    subtask_id: str | None = None
+    created_at: str
+
+
+class PendingToolCall(WireModel):
+    call_id: str
+    turn_id: str
+    name: str
+    arguments: dict[str, Any]
+    requires_approval: bool
+    reason: str | None = None
+    plan_id: str | None = None
+    subtask_id: str | None = None
+    status: ToolCallStatus = ToolCallStatus.PENDING
+
+
+class AgentUsage(WireModel):
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    duration_ms: int = 0
+    nudges: int = 0
+
+
+class UsageInfo(WireModel):
+    total: AgentUsage
+    by_agent: dict[str, AgentUsage]
+
+
+class ApprovalRecord(WireModel):
+    call_id: str
+    tool: str
+    decided_by: DecidedBy
+    decision: Decision
+    reason: str
+    at: str
+
+
+class GetSessionResult(WireModel):
+    session: SessionInfo
+    messages: list[MessageInfo]
+    plan: Plan | None = None
+    plan_versions: list[Plan] = Field(default_factory=list, description="Every version of the session's plans, oldest first.")
+    pending_tool_calls: list[PendingToolCall]
+    usage: UsageInfo
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+
+
+class ListSessionsResult(WireModel):
+    sessions: list[SessionInfo]
+    next_cursor: str | None = None
+
+
+class Method:
+    """A request's name with its params and result models."""
+
+    def __init__(self, name: str, params: type[WireModel], result: type[WireModel]) -> None:
+        self.name = name
+        self.params = params
+        self.result = result
+
+
+SEND_MESSAGE = Method("agent/sendMessage", SendMessageParams, TurnResult)
+TOOL_RESULT = Method("agent/toolResult", ToolResultParams, TurnResult)
+APPROVE_PLAN = Method("agent/approvePlan", ApprovePlanParams, TurnResult)
+RESUME = Method("agent/resume", ResumeParams, TurnResult)
+RETRY_SUBTASK = Method("agent/retrySubtask", RetrySubtaskParams, TurnResult)
+SKIP_SUBTASK = Method("agent/skipSubtask", SkipSubtaskParams, TurnResult)
+CANCEL = Method("agent/cancel", CancelParams, CancelResult)
+GET_SESSION = Method("agent/getSession", GetSessionParams, GetSessionResult)
+LIST_SESSIONS = Method("agent/listSessions", ListSessionsParams, ListSessionsResult)
+DELETE_SESSION = Method("agent/deleteSession", DeleteSessionParams, DeleteSessionResult)
+
+METHODS: tuple[Method, ...] = (
+    SEND_MESSAGE,
+    TOOL_RESULT,
+    APPROVE_PLAN,
+    RESUME,
+    RETRY_SUBTASK,
+    SKIP_SUBTASK,
+    CANCEL,
+    GET_SESSION,
+    LIST_SESSIONS,
+    DELETE_SESSION,
+)

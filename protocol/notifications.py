@@ -1,0 +1,57 @@
+"""Params of every notification the sidecar sends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from protocol.base import WireModel
+from protocol.enums import AgentName, StatusEvent
+from protocol.plans import Plan
+
+
+class ToolCallNotification(WireModel):
+    session_id: str
+    turn_id: str
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = Field(description="The tool's arguments, snake_case as in the tool schema.")
+    requires_approval: bool
+    reason: str | None = None
+    plan_id: str | None = None
+    subtask_id: str | None = None
+
+
+class StreamNotification(WireModel):
+    session_id: str
+    turn_id: str
+    agent: AgentName
+    delta: str
+
+
+class StatusNotification(WireModel):
+    session_id: str
+    turn_id: str
+    event: StatusEvent
+    detail: str = Field(description="A line for people.")
+    data: dict[str, Any] | None = Field(default=None, description="The same, for programs.")
+
+
+class PlanUpdateNotification(WireModel):
+    session_id: str
+    plan: Plan
+
+
+class Notification:
+    def __init__(self, name: str, params: type[WireModel]) -> None:
+        self.name = name
+        self.params = params
+
+
+TOOL_CALL = Notification("agent/toolCall", ToolCallNotification)
+STREAM = Notification("agent/stream", StreamNotification)
+STATUS = Notification("agent/status", StatusNotification)
+PLAN_UPDATE = Notification("agent/planUpdate", PlanUpdateNotification)
+
+NOTIFICATIONS: tuple[Notification, ...] = (TOOL_CALL, STREAM, STATUS, PLAN_UPDATE)

@@ -1,0 +1,46 @@
+"""`initializationOptions` and `workspace/didChangeConfiguration` settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from protocol.base import WireModel
+from protocol.enums import OutsideWorkspace
+
+
+class LlmOptions(WireModel):
+    model: str | None = Field(default=None, min_length=1)
+    classifier_model: str | None = Field(default=None, min_length=1)
+    api_base: str | None = Field(default=None, min_length=1)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
+    max_retries: int | None = Field(default=None, ge=0, le=10)
+
+
+class AutoApproveOptions(WireModel):
+    read: bool | None = None
+    write: bool | None = None
+    command: bool | None = None
+
+
+class ApprovalOptions(WireModel):
+    auto_approve: AutoApproveOptions | None = None
+    allowed_commands: list[str] | None = None
+    denied_commands: list[str] | None = None
+    outside_workspace: OutsideWorkspace | None = None
+
+
+class InitializationOptions(WireModel):
+    """Every field optional; what is given overrides flags, environment and defaults."""
+
+    workspace_root: str | None = Field(default=None, min_length=1)
+    database: str | None = Field(default=None, min_length=1)
+    llm: LlmOptions | None = None
+    approval: ApprovalOptions | None = None
+
+
+class ConfigurationSettings(WireModel):
+    """`workspace/didChangeConfiguration` settings: the live-changeable subset,
+    either as `settings` itself or under `settings.codelabAgent`."""
+
+    llm: LlmOptions | None = None
+    approval: ApprovalOptions | None = None

@@ -1,0 +1,98 @@
+"""The running sidecar: settings, database, models and runtime, wired together once
+the editor has sent `initialize` (the database path may come from it)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+from protocol.errors import AgentError
+from protocol.settings import ConfigurationSettings, InitializationOptions
+from server.calls import ModelCaller
+from server.kit import Kit
+from server.leases import Leases
+from server.models.base import Model
+from server.models.demo import DemoModel
+from server.models.litellm_model import LiteLLMModel, start_import
+from server.notify import Notifier
+from server.runtime import Runtime
+from server.settings import DEMO_MODEL, Settings
+from storage.db import Database, SchemaTooNew
+
+log = logging.getLogger(__name__)
+
+
+def resolve(base: Settings, options: InitializationOptions, client_root: str | None) -> Settings:
+    """initializationOptions over flags/environment/defaults (`base`)."""
+    settings = base
+    root = options.workspace_root or client_root
+    if root:
+        settings = replace(settings, workspace_root=Path(root).expanduser().resolve())
+    if options.database:
+        settings = replace(settings, database=Path(options.database).expanduser())
+    return replace(
+        settings, llm=settings.llm.merged(options.llm), approval=settings.approval.merged(options.approval)
+    )
+
+
+class App:
+    def __init__(self, settings: Settings, db: Database, notifier: Notifier) -> None:
+        self.settings = settings
+        self.db = db
+        self._models: dict[str, Model] = {}
+        kit = Kit(
+            db=db, notifier=notifier, settings=lambda: self.settings, models=self.model,
+            caller=ModelCaller(notifier, lambda: self.settings, self.model),
+        )
+        self.runtime = Runtime(kit, Leases(db, settings.limits.lease_seconds))
+        self._stopped = False
+
+    @classmethod
+    async def start(cls, base: Settings, options: InitializationOptions, client_root: str | None, notifier: Notifier) -> App:
+        settings = resolve(base, options, client_root)
+        try:
+            db = await Database.open(settings.database)
+        except SchemaTooNew as exc:
+            raise AgentError(str(exc), {"database": str(settings.database)}) from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise AgentError(f"cannot open the database {settings.database}: {exc}", {"database": str(settings.database)}) from exc
+        app = cls(settings, db, notifier)
+        await app.runtime.recover()
+        log.info("ready: workspace %s, database %s, model %s", settings.workspace_root, settings.database, settings.llm.model)
+        return app
+
+    def model(self, name: str) -> Model:
+        if name not in self._models:
+            if name == DEMO_MODEL:
+                self._models[name] = DemoModel()
+            else:
+                llm = self.settings.llm
+                self._models[name] = LiteLLMModel(name, api_base=llm.api_base, timeout_seconds=llm.timeout_seconds)
+        return self._models[name]
+
+    def warm_up(self) -> None:
+        """Start importing litellm in the background if a configured model needs it."""
+        llm = self.settings.llm
+        if llm.model != DEMO_MODEL or llm.classifier != DEMO_MODEL:
+            start_import()
+
+    def reconfigure(self, settings: ConfigurationSettings) -> None:
+        self.settings = replace(
+            self.settings,
+            llm=self.settings.llm.merged(settings.llm),
+            approval=self.settings.approval.merged(settings.approval),
+        )
+        self._models.clear()
+        self.warm_up()
+        log.info("settings changed: model %s", self.settings.llm.model)
+
+    async def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            await self.runtime.shutdown()
+
+    async def close(self) -> None:
+        await self.stop()
+        await self.db.close()

@@ -1,0 +1,116 @@
+"""One door for every change of a session: a transaction plus an outbox.
+
+`Unit` is opened with `commit(db, notifier)`; whatever the block queues in the outbox
+is sent only after the transaction commits (persist, then emit). `transition` is the
+only function that changes `sessions.state`, and `switch_agent` the only one that
+changes `sessions.current_agent`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.base import WireModel
+from protocol.enums import AgentName, MessageRole, SessionState, StatusEvent
+from protocol.methods import TurnResult
+from protocol.notifications import STATUS, Notification, StatusNotification
+from server.fsm import Event, check
+from server.notify import Notifier
+from storage.db import Database
+from storage.records import SessionRow, TransitionRow, now
+from storage.repos import Repos
+
+log = logging.getLogger("codelab_agent.fsm")
+
+
+@dataclass
+class Unit:
+    tx: Repos
+    session: SessionRow
+    outbox: list[Callable[[Notifier], None]] = field(default_factory=lambda: [])
+
+    def emit(self, notification: Notification, params: WireModel) -> None:
+        self.outbox.append(lambda notifier: notifier.send(notification, params))
+
+    def later(self, action: Callable[[Notifier], None]) -> None:
+        """Anything else to tell the editor once the transaction commits."""
+        self.outbox.append(action)
+
+    def status(self, event: StatusEvent, detail: str, data: dict[str, Any] | None = None) -> None:
+        self.emit(
+            STATUS,
+            StatusNotification(
+                session_id=self.session.id, turn_id=self.session.turn_id or "", event=event, detail=detail, data=data
+            ),
+        )
+
+    async def update(self, **fields: Any) -> None:
+        """Change session fields other than state and agent (those have their doors)."""
+        if "state" in fields or "current_agent" in fields:
+            raise ValueError("state and current_agent change only through transition() and switch_agent()")
+        await self.tx.sessions.update(self.session.id, **fields)
+        await self._refresh()
+
+    async def _refresh(self) -> None:
+        row = await self.tx.sessions.get(self.session.id)
+        assert row is not None
+        self.session = row
+
+
+@asynccontextmanager
+async def commit(db: Database, notifier: Notifier, session_id: str) -> AsyncIterator[Unit]:
+    """A transaction on one session; its notifications are sent once it commits."""
+    async with db.transaction() as tx:
+        session = await tx.sessions.get(session_id)
+        if session is None:
+            raise LookupError(f"session {session_id} vanished")
+        unit = Unit(tx, session)
+        yield unit
+    for action in unit.outbox:
+        action(notifier)
+
+
+async def transition(unit: Unit, dst: SessionState, event: Event, *, result: TurnResult | None = None) -> None:
+    """Move the session to `dst`: checked against the table, persisted, logged, announced.
+
+    A `result` is stored as the turn's last result (what `agent/resume` answers when
+    the session is at rest)."""
+    src = unit.session.state
+    check(src, dst, event)
+    fields: dict[str, Any] = {"state": dst}
+    if result is not None:
+        fields["last_result"] = result.model_dump_json(by_alias=True, exclude_none=True)
+    await unit.tx.sessions.update(unit.session.id, **fields)
+    await unit.tx.transitions.add(TransitionRow(unit.session.id, unit.session.turn_id, src, dst, event, now()))
+    await unit._refresh()
+    log.info("session %s: %s → %s (%s)", unit.session.id, src, dst, event)
+    unit.status(StatusEvent.STATE_CHANGED, f"{src} → {dst} ({event})", {"from": src, "to": dst, "event": event})
+
+
+async def switch_agent(unit: Unit, to: AgentName, reason: str, *, announce: bool = True) -> None:
+    """Hand the conversation to `to`: a system note, a new segment (the previous agent's
+    tool calls and results drop out of the new agent's view), persisted and announced.
+
+    Switching is a normal event, logged at INFO: the orchestrator does it in code."""
+    src = unit.session.current_agent
+    if src == to:
+        return
+    note = f"Agent switched: {src} → {to}. {reason}".strip()
+    await unit.tx.sessions.update(unit.session.id, current_agent=to, switch_count=unit.session.switch_count + 1)
+    await unit._refresh()
+    await unit.tx.messages.add(
+        unit.session.id,
+        role=MessageRole.SYSTEM,
+        content=note,
+        segment=unit.session.switch_count,
+        turn_id=unit.session.turn_id,
+        agent=to,
+        kind="switch_note",
+    )
+    log.info("session %s: %s", unit.session.id, note)
+    if announce:
+        unit.status(StatusEvent.AGENT_SWITCHED, note, {"from": src, "to": to, "reason": reason})

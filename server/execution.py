@@ -1,0 +1,131 @@
+"""Executing an approved plan, one subtask at a time, as a loop (never recursion).
+
+Each call of `plan_step` does one thing and commits it: start the next ready subtask,
+run one step of the subtask in progress, or complete the plan. A client tool call of a
+subtask stops the turn; its result resumes that subtask's agent, because the subtask
+stays `in_progress` and the session's state says where to continue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from protocol.enums import MessageRole, PlanStatus, SessionState, StatusEvent, SubtaskStatus, TurnStatus
+from protocol.methods import TurnResult
+from server import planning
+from server.context import subtask_brief
+from server.door import Unit, commit, switch_agent, transition
+from server.fsm import Event
+from server.kit import Kit
+from server.outcomes import fail, plan_changed, turn_result
+from server.steps import Where, agent_step
+from storage.records import PlanRow, SessionRow
+
+SubtaskAction = Callable[[Unit, PlanRow, str], Awaitable[None]]
+
+
+async def plan_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> TurnResult | None:
+    assert s.active_plan_id is not None
+    plan = await kit.db.read.plans.get(s.active_plan_id)
+    assert plan is not None
+    await kit.progress.start(s.id, plan)
+    subtask = planning.current(plan)
+    if subtask is not None:
+        return await agent_step(kit, s, Where(plan, subtask), cancel)
+    async with commit(kit.db, kit.notifier, s.id) as unit:
+        upcoming = planning.next_ready(plan)
+        if upcoming is not None:
+            await _start_subtask(kit, unit, plan, upcoming.id)
+            return None
+        if all(t.status in planning.SETTLED for t in plan.subtasks):
+            return await _complete_plan(kit, unit, plan)
+        return await fail(kit, unit, "no subtask can run: " + ", ".join(f"{t.id} is {t.status}" for t in plan.subtasks))
+
+
+async def _start_subtask(kit: Kit, unit: Unit, plan: PlanRow, subtask_id: str) -> None:
+    subtask = next(t for t in plan.subtasks if t.id == subtask_id)
+    await unit.tx.plans.set_subtask(plan.id, subtask.id, SubtaskStatus.IN_PROGRESS)
+    index, total = planning.position(plan, subtask.id)
+    await switch_agent(unit, subtask.agent, f"plan subtask {subtask.id} ({index} of {total}): {subtask.title}")
+    await unit.update(turn_steps=0, nudges=0)
+    s = unit.session
+    await unit.tx.messages.add(
+        s.id, role=MessageRole.USER, content=subtask_brief(plan, subtask), segment=s.switch_count, turn_id=s.turn_id,
+        agent=subtask.agent, kind="brief", scope=(plan.id, subtask.id, subtask.attempt),
+    )
+    await plan_changed(unit, plan.id)
+    unit.status(StatusEvent.SUBTASK_STARTED, f"subtask {index} of {total}: {subtask.title}",
+                {"planId": plan.id, "subtaskId": subtask.id, "agent": subtask.agent, "index": index, "total": total})
+    unit.later(kit.progress.report(s.id, index, total, subtask.title))
+
+
+async def _complete_plan(kit: Kit, unit: Unit, plan: PlanRow) -> TurnResult:
+    await unit.tx.plans.set_status(plan.id, PlanStatus.COMPLETED)
+    done = await plan_changed(unit, plan.id)
+    text = planning.summary(done)
+    s = unit.session
+    await unit.tx.messages.add(
+        s.id, role=MessageRole.ASSISTANT, content=text, segment=s.switch_count, turn_id=s.turn_id,
+        agent=s.current_agent, kind="plan_summary",
+    )
+    await unit.update(active_plan_id=None)
+    unit.status(StatusEvent.PLAN_COMPLETED, f"plan completed: {plan.goal}", {"planId": plan.id})
+    unit.later(kit.progress.end(s.id, "plan completed"))
+    result = turn_result(unit, TurnStatus.COMPLETED, text, plan_id=plan.id)
+    await transition(unit, SessionState.IDLE, Event.PLAN_COMPLETED, result=result)
+    return result
+
+
+async def approve(unit: Unit, plan: PlanRow) -> None:
+    await unit.tx.plans.set_status(plan.id, PlanStatus.IN_PROGRESS)
+    await plan_changed(unit, plan.id)
+    await unit.update(turn_steps=0, nudges=0)
+    unit.status(StatusEvent.PLAN_APPROVED, f"plan v{plan.version} approved", {"planId": plan.id})
+    await transition(unit, SessionState.EXECUTING_PLAN, Event.PLAN_APPROVED)
+
+
+async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
+    await unit.tx.plans.set_status(plan.id, PlanStatus.REJECTED)
+    await plan_changed(unit, plan.id)
+    s = unit.session
+    text = "Plan rejected." + (f" Feedback: {feedback}" if feedback else "")
+    await unit.tx.messages.add(s.id, role=MessageRole.USER, content=text, segment=s.switch_count, turn_id=s.turn_id, kind="plan_rejected")
+    await unit.update(active_plan_id=None)
+    unit.status(StatusEvent.PLAN_REJECTED, text, {"planId": plan.id})
+    result = turn_result(unit, TurnStatus.COMPLETED, text, plan_id=plan.id)
+    await transition(unit, SessionState.IDLE, Event.PLAN_REJECTED, result=result)
+    return result
+
+
+async def revise(unit: Unit, plan: PlanRow, feedback: str) -> None:
+    """The architect gets the feedback and will submit version N+1."""
+    await unit.tx.plans.set_status(plan.id, PlanStatus.REJECTED)
+    await plan_changed(unit, plan.id)
+    s = unit.session
+    await unit.tx.messages.add(
+        s.id, role=MessageRole.USER, content=f"Revise the plan (version {plan.version}): {feedback}",
+        segment=s.switch_count, turn_id=s.turn_id, kind="revision",
+    )
+    await unit.update(active_plan_id=None, turn_steps=0, nudges=0)
+    await transition(unit, SessionState.ARCHITECT_PLANNING, Event.REVISION_REQUESTED)
+
+
+async def resume_plan(unit: Unit, plan: PlanRow, why: str) -> None:
+    await unit.tx.plans.set_status(plan.id, PlanStatus.IN_PROGRESS)
+    await plan_changed(unit, plan.id)
+    await unit.update(turn_steps=0, nudges=0)
+    unit.status(StatusEvent.PLAN_RESUMED, why, {"planId": plan.id})
+    await transition(unit, SessionState.EXECUTING_PLAN, Event.PLAN_RESUMED)
+
+
+async def retry_subtask(unit: Unit, plan: PlanRow, subtask_id: str) -> None:
+    subtask = next(t for t in plan.subtasks if t.id == subtask_id)
+    await unit.tx.plans.reset_subtask(plan.id, subtask_id, subtask.attempt + 1)
+    await resume_plan(unit, plan, f"retrying subtask {subtask_id} (attempt {subtask.attempt + 1})")
+
+
+async def skip_subtask(unit: Unit, plan: PlanRow, subtask_id: str) -> None:
+    await unit.tx.plans.set_subtask(plan.id, subtask_id, SubtaskStatus.SKIPPED)
+    unit.status(StatusEvent.SUBTASK_SKIPPED, f"subtask {subtask_id} skipped", {"planId": plan.id, "subtaskId": subtask_id})
+    await resume_plan(unit, plan, f"subtask {subtask_id} skipped; the plan resumes")

@@ -1,0 +1,82 @@
+"""What every part of a turn needs: the dependencies, injected, apart from state."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.calls import ModelCaller
+from server.models.base import Model
+from server.notify import Notifier
+from server.settings import Settings
+from storage.db import Database
+from storage.records import PlanRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Kit:
+    db: Database
+    notifier: Notifier
+    settings: Callable[[], Settings]
+    models: Callable[[str], Model]
+    caller: ModelCaller
+    progress: Progress = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(self.notifier)
+
+
+class Progress:
+    """LSP work-done progress while a plan executes (only if the editor supports it).
+
+    Tokens live in memory: after a restart, the resumed plan gets a new one."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+        self._tokens: dict[str, str] = {}
+
+    async def start(self, session_id: str, plan: PlanRow) -> None:
+        if session_id in self._tokens or not self._notifier.supports_progress():
+            return
+        token = f"codelab-plan-{uuid.uuid4().hex[:12]}"
+        try:
+            created = await self._notifier.create_progress(token)
+        except Exception:  # noqa: BLE001 - progress is a courtesy; the plan runs regardless
+            log.exception("window/workDoneProgress/create failed")
+            created = False
+        if not created:
+            return
+        self._tokens[session_id] = token
+        done = sum(1 for s in plan.subtasks if s.status in ("done", "skipped"))
+        self._notifier.progress(
+            token,
+            {"kind": "begin", "title": "codelab-agent plan", "message": plan.goal[:120], "cancellable": False,
+             "percentage": _percent(done, len(plan.subtasks))},
+        )
+
+    def report(self, session_id: str, index: int, total: int, title: str) -> Callable[[Notifier], None]:
+        def send(notifier: Notifier) -> None:
+            token = self._tokens.get(session_id)
+            if token:
+                value: dict[str, Any] = {"kind": "report", "message": f"subtask {index} of {total}: {title}",
+                                         "percentage": _percent(index - 1, total)}
+                notifier.progress(token, value)
+
+        return send
+
+    def end(self, session_id: str, message: str) -> Callable[[Notifier], None]:
+        def send(notifier: Notifier) -> None:
+            token = self._tokens.pop(session_id, None)
+            if token:
+                notifier.progress(token, {"kind": "end", "message": message})
+
+        return send
+
+
+def _percent(done: int, total: int) -> int:
+    return int(100 * done / total) if total else 0

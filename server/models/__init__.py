@@ -1,0 +1,1 @@
+"""The model interface and its implementations (litellm, and the offline demo)."""

@@ -1,0 +1,153 @@
+"""Any model litellm reaches: OpenRouter, OpenAI, Anthropic, a local OpenAI-compatible
+server (`openai/NAME` with an api base).
+
+litellm is slow to import (seconds) and, unless told otherwise, fetches a price list
+from the internet and prints to stdout. `start_import()` loads it on a worker thread
+once the editor is connected, so neither `initialize` nor the first message waits for
+the whole import when the user takes a moment to type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from server.models.base import (
+    DeltaSink,
+    ModelReply,
+    ModelRequest,
+    PermanentModelError,
+    ReplyToolCall,
+    TransientModelError,
+    estimate_tokens,
+)
+
+log = logging.getLogger(__name__)
+
+_import_lock = threading.Lock()
+_import_future: Future[Any] | None = None
+
+_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9._\-]+|key=[A-Za-z0-9._\-]+)")
+_KEY_VARIABLES = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AZURE_API_KEY")
+
+
+def _load() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    started = time.perf_counter()
+    import litellm  # noqa: PLC0415 - deliberately imported off the critical path
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True
+    log.info("litellm imported in %.2fs", time.perf_counter() - started)
+    return litellm
+
+
+def start_import() -> Future[Any]:
+    """Begin importing litellm on a daemon thread (idempotent)."""
+    global _import_future
+    with _import_lock:
+        if _import_future is None:
+            future: Future[Any] = Future()
+
+            def run() -> None:
+                try:
+                    future.set_result(_load())
+                except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits it
+                    future.set_exception(exc)
+
+            threading.Thread(target=run, name="litellm-import", daemon=True).start()
+            _import_future = future
+        return _import_future
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like a credential from an error message."""
+    for variable in _KEY_VARIABLES:
+        value = os.environ.get(variable)
+        if value and len(value) >= 6:
+            text = text.replace(value, "[redacted]")
+    return _SECRET.sub("[redacted]", text)
+
+
+class LiteLLMModel:
+    def __init__(self, name: str, *, api_base: str | None, timeout_seconds: float) -> None:
+        self.name = name
+        self._api_base = api_base
+        self._timeout = timeout_seconds
+
+    async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
+        litellm = await asyncio.wrap_future(start_import())
+        kwargs: dict[str, Any] = {
+            "model": self.name,
+            "messages": request.messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "timeout": self._timeout,
+            "num_retries": 0,
+        }
+        if request.tools:
+            kwargs["tools"] = request.tools
+        if self._api_base:
+            kwargs["api_base"] = self._api_base
+            if self.name.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+                kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers want some key
+        try:
+            stream = await litellm.acompletion(**kwargs)
+            chunks: list[Any] = []
+            async for chunk in stream:
+                chunks.append(chunk)
+                delta = _delta_text(chunk)
+                if delta:
+                    await on_delta(delta)
+            built = litellm.stream_chunk_builder(chunks, messages=request.messages)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            raise _classify(litellm, exc) from exc
+        return _reply(built, request)
+
+
+def _delta_text(chunk: Any) -> str:
+    choices = getattr(chunk, "choices", None) or []
+    if not choices:
+        return ""
+    delta = getattr(choices[0], "delta", None)
+    content = getattr(delta, "content", None) if delta is not None else None
+    return content if isinstance(content, str) else ""
+
+
+def _reply(built: Any, request: ModelRequest) -> ModelReply:
+    if built is None or not getattr(built, "choices", None):
+        raise TransientModelError("the model returned an empty response")
+    message = built.choices[0].message
+    calls = tuple(
+        ReplyToolCall(id=getattr(c, "id", None), name=c.function.name or "", arguments=c.function.arguments or "")
+        for c in (getattr(message, "tool_calls", None) or [])
+    )
+    usage = getattr(built, "usage", None)
+    prompt = int(getattr(usage, "prompt_tokens", 0) or 0) or estimate_tokens(request.messages)
+    completion = int(getattr(usage, "completion_tokens", 0) or 0)
+    return ModelReply(text=message.content or "", tool_calls=calls, prompt_tokens=prompt, completion_tokens=completion)
+
+
+def _classify(litellm: Any, exc: Exception) -> Exception:
+    """Map litellm's exceptions onto transient (retry) or permanent (do not)."""
+    never_retry = (
+        litellm.AuthenticationError,
+        litellm.BadRequestError,
+        litellm.NotFoundError,
+        litellm.ContextWindowExceededError,
+        litellm.ContentPolicyViolationError,
+        litellm.PermissionDeniedError,
+        litellm.UnprocessableEntityError,
+    )
+    message = redact(f"{type(exc).__name__}: {exc}")[:800]
+    if isinstance(exc, never_retry):
+        return PermanentModelError(message)
+    return TransientModelError(message)

@@ -1,0 +1,118 @@
+"""How a turn ends: completed, failed, cancelled, or a plan halted, completed or paused."""
+
+from __future__ import annotations
+
+from protocol.enums import (
+    MessageRole,
+    PlanStatus,
+    SessionState,
+    StatusEvent,
+    SubtaskStatus,
+    ToolCallStatus,
+    TurnStatus,
+)
+from protocol.errors import ErrorCode
+from protocol.methods import ErrorInfo, TurnResult
+from protocol.notifications import PLAN_UPDATE, PlanUpdateNotification
+from server import planning
+from server.door import Unit, transition
+from server.fsm import Event
+from server.kit import Kit
+from storage.records import PlanRow
+
+CANCELLED_RESULT = "Cancelled by the user before a result arrived (the editor may not have run this call)."
+
+
+def turn_result(unit: Unit, status: TurnStatus, message: str | None = None, **extra: object) -> TurnResult:
+    s = unit.session
+    return TurnResult.model_validate(
+        {"session_id": s.id, "turn_id": s.turn_id or "", "status": status, "agent": s.current_agent, "message": message, **extra}
+    )
+
+
+async def plan_changed(unit: Unit, plan_id: str) -> PlanRow:
+    """Re-read a plan inside the transaction and queue its snapshot."""
+    plan = await unit.tx.plans.get(plan_id)
+    assert plan is not None
+    unit.emit(PLAN_UPDATE, PlanUpdateNotification(session_id=unit.session.id, plan=planning.snapshot(plan)))
+    return plan
+
+
+async def active_plan(unit: Unit) -> PlanRow | None:
+    """The session's plan if it is executing (or paused mid-execution)."""
+    plan_id = unit.session.active_plan_id
+    plan = await unit.tx.plans.get(plan_id) if plan_id else None
+    if plan and plan.status in (PlanStatus.IN_PROGRESS, PlanStatus.PAUSED, PlanStatus.FAILED):
+        return plan
+    return None
+
+
+async def complete_task(unit: Unit, text: str) -> TurnResult:
+    result = turn_result(unit, TurnStatus.COMPLETED, text)
+    await transition(unit, SessionState.IDLE, Event.TASK_COMPLETED, result=result)
+    return result
+
+
+async def fail(kit: Kit, unit: Unit, reason: str, code: int = ErrorCode.MODEL_ERROR) -> TurnResult:
+    """End the turn as failed; inside a plan, the subtask and the plan fail and the
+    session waits for `agent/retrySubtask` or `agent/skipSubtask`."""
+    plan = await active_plan(unit)
+    if unit.session.state is SessionState.EXECUTING_PLAN and plan is not None:
+        subtask = planning.current(plan)
+        if subtask is not None:
+            await unit.tx.plans.set_subtask(plan.id, subtask.id, SubtaskStatus.FAILED, result=f"failed: {reason}")
+            reason = f"subtask {subtask.id} ({subtask.title}) failed: {reason}"
+            unit.status(StatusEvent.SUBTASK_FAILED, reason, {"planId": plan.id, "subtaskId": subtask.id})
+        await unit.tx.plans.set_status(plan.id, PlanStatus.FAILED)
+        await plan_changed(unit, plan.id)
+        unit.status(StatusEvent.PLAN_FAILED, reason, {"planId": plan.id})
+        unit.later(kit.progress.end(unit.session.id, "plan failed"))
+        result = turn_result(unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason), plan_id=plan.id)
+        await transition(unit, SessionState.PLAN_PAUSED, Event.PLAN_HALTED, result=result)
+        return result
+    result = turn_result(unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason))
+    await transition(unit, SessionState.IDLE, Event.TURN_FAILED, result=result)
+    return result
+
+
+async def close_pending(unit: Unit, text: str) -> list[str]:
+    """Give every unanswered client call a synthesized result (status cancelled)."""
+    closed: list[str] = []
+    for call in await unit.tx.tool_calls.pending(unit.session.id):
+        if await unit.tx.tool_calls.answer(call.call_id, ToolCallStatus.CANCELLED, None):
+            scope = (call.plan_id, call.subtask_id, await _attempt(unit, call.plan_id, call.subtask_id)) if call.plan_id and call.subtask_id else None
+            await unit.tx.messages.add(
+                unit.session.id, role=MessageRole.TOOL, content=text, segment=unit.session.switch_count,
+                turn_id=unit.session.turn_id, agent=unit.session.current_agent, tool_call_id=call.call_id,
+                kind="cancelled", scope=scope,
+            )
+            closed.append(call.call_id)
+    return closed
+
+
+async def _attempt(unit: Unit, plan_id: str, subtask_id: str) -> int:
+    plan = await unit.tx.plans.get(plan_id)
+    subtask = next((s for s in plan.subtasks if s.id == subtask_id), None) if plan else None
+    return subtask.attempt if subtask else 1
+
+
+async def cancel(kit: Kit, unit: Unit) -> TurnResult:
+    """End the turn as cancelled: unanswered calls closed; an executing plan paused."""
+    await close_pending(unit, CANCELLED_RESULT)
+    plan = await active_plan(unit)
+    state = unit.session.state
+    if plan is not None and plan.status is PlanStatus.IN_PROGRESS and state is not SessionState.PLAN_PAUSED:
+        await unit.tx.plans.set_status(plan.id, PlanStatus.PAUSED)
+        await plan_changed(unit, plan.id)
+        unit.status(StatusEvent.PLAN_PAUSED, "plan paused: the turn was cancelled", {"planId": plan.id})
+        unit.later(kit.progress.end(unit.session.id, "plan paused"))
+        result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled; agent/resume continues the plan.", plan_id=plan.id)
+        await transition(unit, SessionState.PLAN_PAUSED, Event.CANCELLED, result=result)
+        return result
+    if state is SessionState.AWAITING_PLAN_APPROVAL and unit.session.active_plan_id:
+        await unit.tx.plans.set_status(unit.session.active_plan_id, PlanStatus.CANCELLED)
+        await plan_changed(unit, unit.session.active_plan_id)
+        await unit.update(active_plan_id=None)
+    result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled.")
+    await transition(unit, SessionState.IDLE, Event.CANCELLED, result=result)
+    return result

@@ -1,0 +1,96 @@
+"""Read-only views of sessions for `agent/getSession` and `agent/listSessions`."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from protocol.enums import ToolCallStatus
+from protocol.errors import InvalidParams
+from protocol.methods import (
+    AgentUsage,
+    ApprovalRecord,
+    GetSessionResult,
+    MessageInfo,
+    PendingToolCall,
+    SessionInfo,
+    UsageInfo,
+)
+from server import planning
+from server.fsm import WORKING
+from storage.db import Database
+from storage.records import MessageRow, SessionRow, ToolCallRow
+
+
+def session_info(s: SessionRow, running_here: bool) -> SessionInfo:
+    return SessionInfo(
+        id=s.id, title=s.title, state=s.state, current_agent=s.current_agent, switch_count=s.switch_count,
+        created_at=s.created_at, updated_at=s.updated_at, turn_id=s.turn_id, active_plan_id=s.active_plan_id,
+        interrupted=s.state in WORKING and not running_here,
+    )
+
+
+def message_info(m: MessageRow) -> MessageInfo:
+    return MessageInfo(
+        id=m.seq, role=m.role, agent=m.agent, content=m.content,
+        tool_calls=[c.to_openai() for c in m.tool_calls] or None, tool_call_id=m.tool_call_id, kind=m.kind,
+        plan_id=m.plan_id, subtask_id=m.subtask_id, created_at=m.created_at,
+    )
+
+
+def pending_info(c: ToolCallRow) -> PendingToolCall:
+    return PendingToolCall(
+        call_id=c.call_id, turn_id=c.turn_id, name=c.name, arguments=c.arguments,
+        requires_approval=c.requires_approval, reason=c.reason, plan_id=c.plan_id, subtask_id=c.subtask_id,
+        status=c.status,
+    )
+
+
+async def get_session(db: Database, s: SessionRow, running_here: bool) -> GetSessionResult:
+    read = db.read
+    messages = await read.messages.for_session(s.id)
+    plans = await read.plans.for_session(s.id)
+    current = next((p for p in plans if p.id == s.active_plan_id), plans[-1] if plans else None)
+    calls = await read.tool_calls.for_session(s.id)
+    usage_rows = await read.usage.for_session(s.id)
+    by_agent = {
+        u.agent.value: AgentUsage(
+            requests=u.requests, prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
+            duration_ms=u.duration_ms, nudges=u.nudges,
+        )
+        for u in usage_rows
+    }
+    total = AgentUsage(
+        requests=sum(u.requests for u in usage_rows),
+        prompt_tokens=sum(u.prompt_tokens for u in usage_rows),
+        completion_tokens=sum(u.completion_tokens for u in usage_rows),
+        duration_ms=sum(u.duration_ms for u in usage_rows),
+        nudges=sum(u.nudges for u in usage_rows),
+    )
+    approvals = [
+        ApprovalRecord.model_validate(
+            {"call_id": a.call_id, "tool": a.tool, "decided_by": a.decided_by, "decision": a.decision, "reason": a.reason, "at": a.at}
+        )
+        for a in await read.approvals.for_session(s.id)
+    ]
+    return GetSessionResult(
+        session=session_info(s, running_here),
+        messages=[message_info(m) for m in messages],
+        plan=planning.snapshot(current) if current else None,
+        plan_versions=[planning.snapshot(p) for p in plans],
+        pending_tool_calls=[pending_info(c) for c in calls if c.status is ToolCallStatus.PENDING],
+        usage=UsageInfo(total=total, by_agent=by_agent),
+        approvals=approvals,
+    )
+
+
+def encode_cursor(s: SessionRow) -> str:
+    return base64.urlsafe_b64encode(json.dumps([s.updated_at, s.id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        updated_at, session_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(updated_at), str(session_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParams("cursor: not a cursor this server returned", {"field": "cursor"}) from exc

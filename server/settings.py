@@ -1,0 +1,137 @@
+"""Runtime settings and where they come from.
+
+Highest first: `initializationOptions`, command-line flags, environment
+(`CODELAB_AGENT_MODEL`, `CODELAB_AGENT_API_BASE`, `CODELAB_AGENT_DB`), defaults.
+API keys are never settings: providers read their own environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from protocol.enums import OutsideWorkspace, ToolCategory
+from protocol.settings import ApprovalOptions, LlmOptions
+from storage.db import default_database_path
+
+DEMO_MODEL = "demo"
+
+# Provider key variable → a sensible default model when that key is configured.
+_DEFAULT_MODELS: tuple[tuple[str, str], ...] = (
+    ("OPENROUTER_API_KEY", "openrouter/openai/gpt-4.1"),
+    ("OPENAI_API_KEY", "openai/gpt-4.1"),
+    ("ANTHROPIC_API_KEY", "anthropic/claude-sonnet-4-5"),
+    ("GEMINI_API_KEY", "gemini/gemini-2.5-pro"),
+)
+
+
+def default_model(env: Mapping[str, str] = os.environ) -> str:
+    """The model to use when none is configured: one the configured key reaches, else the demo."""
+    for variable, model in _DEFAULT_MODELS:
+        if env.get(variable):
+            return model
+    return DEMO_MODEL
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    model: str = DEMO_MODEL
+    classifier_model: str | None = None
+    api_base: str | None = None
+    timeout_seconds: float = 120.0
+    max_retries: int = 2
+    retry_backoff_seconds: float = 0.5
+
+    @property
+    def classifier(self) -> str:
+        return self.classifier_model or self.model
+
+    def merged(self, options: LlmOptions | None) -> LlmSettings:
+        if options is None:
+            return self
+        given = options.model_dump(exclude_none=True)
+        return replace(self, **given)
+
+
+@dataclass(frozen=True)
+class ApprovalSettings:
+    auto_approve: Mapping[ToolCategory, bool] = field(
+        default_factory=lambda: {ToolCategory.READ: True, ToolCategory.WRITE: False, ToolCategory.COMMAND: False}
+    )
+    allowed_commands: tuple[str, ...] = ()
+    denied_commands: tuple[str, ...] = ()
+    outside_workspace: OutsideWorkspace = OutsideWorkspace.ASK
+
+    def merged(self, options: ApprovalOptions | None) -> ApprovalSettings:
+        if options is None:
+            return self
+        result = self
+        if options.auto_approve is not None:
+            auto = dict(self.auto_approve)
+            for category, value in options.auto_approve.model_dump(exclude_none=True).items():
+                auto[ToolCategory(category)] = value
+            result = replace(result, auto_approve=auto)
+        if options.allowed_commands is not None:
+            result = replace(result, allowed_commands=tuple(options.allowed_commands))
+        if options.denied_commands is not None:
+            result = replace(result, denied_commands=tuple(options.denied_commands))
+        if options.outside_workspace is not None:
+            result = replace(result, outside_workspace=options.outside_workspace)
+        return result
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_steps: int = 50
+    """Model calls per turn (per subtask inside a plan) before the turn fails."""
+    max_message_bytes: int = 256 * 1024
+    max_tool_result_bytes: int = 1024 * 1024
+    lease_seconds: float = 30.0
+    """How long another process must wait for a session whose holder stopped renewing."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    workspace_root: Path
+    database: Path
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
+    limits: Limits = field(default_factory=Limits)
+
+
+def _env_float(env: Mapping[str, str], name: str) -> float | None:
+    value = env.get(name)
+    return float(value) if value else None
+
+
+def base_settings(
+    *,
+    db: str | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
+    workspace: str | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Settings from command-line flags over environment over defaults."""
+    llm = LlmSettings(
+        model=model or env.get("CODELAB_AGENT_MODEL") or default_model(env),
+        api_base=api_base or env.get("CODELAB_AGENT_API_BASE") or None,
+    )
+    backoff = _env_float(env, "CODELAB_AGENT_RETRY_BACKOFF")
+    if backoff is not None:
+        llm = replace(llm, retry_backoff_seconds=backoff)
+    limits = Limits()
+    lease = _env_float(env, "CODELAB_AGENT_LEASE_SECONDS")
+    if lease is not None:
+        limits = replace(limits, lease_seconds=lease)
+    steps = env.get("CODELAB_AGENT_MAX_STEPS")
+    if steps:
+        limits = replace(limits, max_steps=int(steps))
+    return Settings(
+        workspace_root=Path(workspace or os.getcwd()).resolve(),
+        database=Path(db or env.get("CODELAB_AGENT_DB") or default_database_path()).expanduser(),
+        llm=llm,
+        limits=limits,
+    )

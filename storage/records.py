@@ -1,0 +1,157 @@
+"""Rows as plain data. Repositories return these; nothing else reads SQL rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from protocol.enums import (
+    AgentName,
+    MessageRole,
+    PlanStatus,
+    SessionState,
+    SubtaskStatus,
+    ToolCallStatus,
+    ToolResultStatus,
+)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: str
+    title: str
+    state: SessionState
+    current_agent: AgentName
+    switch_count: int
+    turn_id: str | None
+    turn_steps: int
+    nudges: int
+    active_plan_id: str | None
+    last_result: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelToolCall:
+    """A tool call inside an assistant message, as the model sees it again."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_openai(self) -> dict[str, Any]:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    seq: int
+    session_id: str
+    turn_id: str | None
+    role: MessageRole
+    agent: AgentName | None
+    content: str
+    tool_calls: tuple[ModelToolCall, ...]
+    tool_call_id: str | None
+    kind: str
+    segment: int
+    plan_id: str | None
+    subtask_id: str | None
+    attempt: int | None
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRow:
+    call_id: str
+    session_id: str
+    turn_id: str
+    message_seq: int
+    name: str
+    arguments: dict[str, Any]
+    status: ToolCallStatus
+    requires_approval: bool
+    reason: str | None
+    result_status: ToolResultStatus | None
+    plan_id: str | None
+    subtask_id: str | None
+    created_at: str
+    answered_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubtaskRow:
+    plan_id: str
+    id: str
+    ord: int
+    title: str
+    description: str
+    agent: AgentName
+    dependencies: tuple[str, ...]
+    status: SubtaskStatus
+    result: str | None
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    id: str
+    session_id: str
+    version: int
+    goal: str
+    status: PlanStatus
+    feedback: str | None
+    created_at: str
+    updated_at: str
+    subtasks: tuple[SubtaskRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRow:
+    session_id: str
+    call_id: str
+    tool: str
+    decided_by: str
+    decision: str
+    reason: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    agent: AgentName
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    duration_ms: int
+    nudges: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRow:
+    session_id: str
+    turn_id: str | None
+    from_state: SessionState
+    to_state: SessionState
+    event: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRow:
+    session_id: str
+    holder: str
+    host: str
+    pid: int
+    expires_at: float

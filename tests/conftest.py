@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fake_llm import FakeLLM, Reply, Scripted
+from tests.harness import Editor
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "workspace"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "agent.db"
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeLLM]:
+    fake = FakeLLM(Scripted()).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+async def demo(workspace: Path, db_path: Path) -> AsyncIterator[Editor]:
+    editor = await Editor(workspace, db_path).start()
+    yield editor
+    await editor.stop()
+
+
+@pytest.fixture
+async def make_editor(workspace: Path, db_path: Path, llm: FakeLLM) -> AsyncIterator[Callable[..., Awaitable[Editor]]]:
+    """Start editors against the fake model: `await make_editor(code=[Reply(...)])`."""
+    started: list[Editor] = []
+
+    async def make(
+        options: dict[str, Any] | None = None, progress: bool = False, env: dict[str, str] | None = None, **replies: list[Reply]
+    ) -> Editor:
+        if replies:
+            llm.script = Scripted(**replies)
+        editor = await Editor(
+            workspace, db_path, model="openai/fake", api_base=llm.url, options=options, progress=progress, env=env
+        ).start()
+        started.append(editor)
+        return editor
+
+    yield make
+    for editor in started:
+        if editor.client is not None:
+            await editor.stop()
