@@ -106,7 +106,7 @@ class TurnResult(WireModel):
     status: TurnStatus
     agent: AgentName
     message: str | None = None
-    pending_tool_calls: list[str] = Field(default_factory=list)
+    pending_tool_calls: list[str] = Field(default_factory=list[str])
     plan_id: str | None = None
     error: ErrorInfo | None = None
 
@@ -183,10 +183,12 @@ class GetSessionResult(WireModel):
     session: SessionInfo
     messages: list[MessageInfo]
     plan: Plan | None = None
-    plan_versions: list[Plan] = Field(default_factory=list, description="Every version of the session's plans, oldest first.")
+    plan_versions: list[Plan] = Field(
+        default_factory=list[Plan], description="Every version of the session's plans, oldest first."
+    )
     pending_tool_calls: list[PendingToolCall]
     usage: UsageInfo
-    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    approvals: list[ApprovalRecord] = Field(default_factory=list[ApprovalRecord])
 
 
 class ListSessionsResult(WireModel):

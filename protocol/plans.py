@@ -13,7 +13,7 @@ class Subtask(WireModel):
     title: str
     description: str = ""
     agent: AgentName
-    dependencies: list[str] = Field(default_factory=list)
+    dependencies: list[str] = Field(default_factory=list[str])
     status: SubtaskStatus
     result: str | None = None
 

@@ -69,7 +69,7 @@ class PlanSubtaskArgs(ToolArgs):
     title: str = Field(min_length=1, description="One line saying what the subtask does.")
     description: str = Field(default="", description="What to do, precisely enough for another agent to do it alone.")
     agent: SubtaskAgent = Field(description="The agent that executes the subtask.")
-    dependencies: list[str] = Field(default_factory=list, description="Ids of subtasks that must be done first.")
+    dependencies: list[str] = Field(default_factory=list[str], description="Ids of subtasks that must be done first.")
 
 
 class CreatePlanArgs(ToolArgs):
@@ -78,7 +78,9 @@ class CreatePlanArgs(ToolArgs):
 
 
 class AttemptCompletionArgs(ToolArgs):
-    result: str = Field(min_length=1, description="What was done, for the user (or for the subtasks that depend on this one).")
+    result: str = Field(
+        min_length=1, description="What was done, for the user (or for the subtasks that depend on this one)."
+    )
     failed: bool = Field(default=False, description="Set it when you cannot complete the task; say why in result.")
 
 

@@ -14,7 +14,7 @@ from importlib import resources
 from protocol.capabilities import AgentInfo
 from protocol.enums import AgentName
 from protocol.enums import ToolCategory as G
-from server.tools import ToolSpec, _check_registry, tools_in
+from server.tools import ToolSpec, check_registry, tools_in
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _prompt(name: AgentName) -> str:
 
 def validate() -> None:
     """Fail at start-up if an agent names a tool the registry lacks or has no prompt."""
-    _check_registry()
+    check_registry()
     for spec in AGENTS.values():
         _ = spec.tools
         if not spec.prompt:

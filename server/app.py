@@ -32,9 +32,7 @@ def resolve(base: Settings, options: InitializationOptions, client_root: str | N
         settings = replace(settings, workspace_root=Path(root).expanduser().resolve())
     if options.database:
         settings = replace(settings, database=Path(options.database).expanduser())
-    return replace(
-        settings, llm=settings.llm.merged(options.llm), approval=settings.approval.merged(options.approval)
-    )
+    return replace(settings, llm=settings.llm.merged(options.llm), approval=settings.approval.merged(options.approval))
 
 
 class App:
@@ -43,24 +41,33 @@ class App:
         self.db = db
         self._models: dict[str, Model] = {}
         kit = Kit(
-            db=db, notifier=notifier, settings=lambda: self.settings, models=self.model,
+            db=db,
+            notifier=notifier,
+            settings=lambda: self.settings,
+            models=self.model,
             caller=ModelCaller(notifier, lambda: self.settings, self.model),
         )
         self.runtime = Runtime(kit, Leases(db, settings.limits.lease_seconds))
         self._stopped = False
 
     @classmethod
-    async def start(cls, base: Settings, options: InitializationOptions, client_root: str | None, notifier: Notifier) -> App:
+    async def start(
+        cls, base: Settings, options: InitializationOptions, client_root: str | None, notifier: Notifier
+    ) -> App:
         settings = resolve(base, options, client_root)
         try:
             db = await Database.open(settings.database)
         except SchemaTooNew as exc:
             raise AgentError(str(exc), {"database": str(settings.database)}) from exc
         except (sqlite3.Error, OSError) as exc:
-            raise AgentError(f"cannot open the database {settings.database}: {exc}", {"database": str(settings.database)}) from exc
+            raise AgentError(
+                f"cannot open the database {settings.database}: {exc}", {"database": str(settings.database)}
+            ) from exc
         app = cls(settings, db, notifier)
         await app.runtime.recover()
-        log.info("ready: workspace %s, database %s, model %s", settings.workspace_root, settings.database, settings.llm.model)
+        log.info(
+            "ready: workspace %s, database %s, model %s", settings.workspace_root, settings.database, settings.llm.model
+        )
         return app
 
     def model(self, name: str) -> Model:

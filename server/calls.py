@@ -67,7 +67,9 @@ class ModelCaller:
             if stream and delta:
                 self._notifier.send(
                     STREAM,
-                    StreamNotification(session_id=session.id, turn_id=session.turn_id or "", agent=request.agent, delta=delta),
+                    StreamNotification(
+                        session_id=session.id, turn_id=session.turn_id or "", agent=request.agent, delta=delta
+                    ),
                 )
 
         attempt = 0

@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"codelab-agent {__version__}")
     parser.add_argument("--stdio", action="store_true", help="speak JSON-RPC on stdin/stdout (the default)")
     parser.add_argument("--db", metavar="PATH", help="SQLite database (default: $XDG_DATA_HOME/codelab-agent/agent.db)")
-    parser.add_argument("--model", metavar="NAME", help="model for the agents, e.g. openrouter/openai/gpt-4.1, openai/NAME, demo")
+    parser.add_argument(
+        "--model", metavar="NAME", help="model for the agents, e.g. openrouter/openai/gpt-4.1, openai/NAME, demo"
+    )
     parser.add_argument("--api-base", metavar="URL", help="API base URL, e.g. of a local OpenAI-compatible server")
     parser.add_argument("--log-file", metavar="PATH", help="write logs there instead of stderr")
     parser.add_argument("--log-level", default="INFO", choices=LEVELS, type=str.upper)
@@ -31,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="run a task from the terminal (the sidecar's terminal client)")
     chat.add_argument("task", nargs="?", help="what to do (omit with --resume)")
     chat.add_argument("--workspace", metavar="DIR", default=".", help="the directory the agents work in (default: .)")
-    chat.add_argument("--model", dest="chat_model", metavar="NAME", help="model for the agents (default: demo without a key)")
+    chat.add_argument(
+        "--model", dest="chat_model", metavar="NAME", help="model for the agents (default: demo without a key)"
+    )
     chat.add_argument("--api-base", dest="chat_api_base", metavar="URL", help="API base URL for the model")
     chat.add_argument("--db", dest="chat_db", metavar="PATH", help="SQLite database for the sidecar")
     chat.add_argument("--mode", default="auto", choices=("auto", "code", "architect", "debug", "explain"))

@@ -27,7 +27,9 @@ def system_prompt(spec: AgentSpec, workspace_root: Path) -> str:
     return f"{spec.prompt}\n\nThe workspace root is {workspace_root}. Tool paths are relative to it."
 
 
-def agent_view(spec: AgentSpec, thread: Sequence[MessageRow], segment: int, workspace_root: Path) -> list[dict[str, Any]]:
+def agent_view(
+    spec: AgentSpec, thread: Sequence[MessageRow], segment: int, workspace_root: Path
+) -> list[dict[str, Any]]:
     results = {m.tool_call_id: m for m in thread if m.role is MessageRole.TOOL and m.segment == segment}
     view: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(spec, workspace_root)}]
     for message in thread:
@@ -38,8 +40,11 @@ def agent_view(spec: AgentSpec, thread: Sequence[MessageRow], segment: int, work
         elif message.role is MessageRole.ASSISTANT:
             if message.tool_calls and message.segment == segment:
                 view.append(
-                    {"role": "assistant", "content": message.content or None,
-                     "tool_calls": [c.to_openai() for c in message.tool_calls]}
+                    {
+                        "role": "assistant",
+                        "content": message.content or None,
+                        "tool_calls": [c.to_openai() for c in message.tool_calls],
+                    }
                 )
                 for call in message.tool_calls:
                     result = results.get(call.id)
@@ -73,6 +78,9 @@ def subtask_brief(plan: PlanRow, subtask: SubtaskRow) -> str:
             lines.append(f"- {dep.id} ({dep.title}): {result}")
     others = [s for s in plan.subtasks if s.id != subtask.id and s.id not in subtask.dependencies]
     if others:
-        lines += ["", "Other subtasks, done by other agents (do not do them): " + "; ".join(f"{s.id} {s.title}" for s in others)]
+        lines += [
+            "",
+            "Other subtasks, done by other agents (do not do them): " + "; ".join(f"{s.id} {s.title}" for s in others),
+        ]
     lines += ["", "When your subtask is done, call attempt_completion with its result."]
     return "\n".join(lines)

@@ -9,7 +9,7 @@ changes `sessions.current_agent`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,16 +53,16 @@ class Unit:
         if "state" in fields or "current_agent" in fields:
             raise ValueError("state and current_agent change only through transition() and switch_agent()")
         await self.tx.sessions.update(self.session.id, **fields)
-        await self._refresh()
+        await self.refresh()
 
-    async def _refresh(self) -> None:
+    async def refresh(self) -> None:
         row = await self.tx.sessions.get(self.session.id)
         assert row is not None
         self.session = row
 
 
 @asynccontextmanager
-async def commit(db: Database, notifier: Notifier, session_id: str) -> AsyncIterator[Unit]:
+async def commit(db: Database, notifier: Notifier, session_id: str) -> AsyncGenerator[Unit, None]:
     """A transaction on one session; its notifications are sent once it commits."""
     async with db.transaction() as tx:
         session = await tx.sessions.get(session_id)
@@ -86,7 +86,7 @@ async def transition(unit: Unit, dst: SessionState, event: Event, *, result: Tur
         fields["last_result"] = result.model_dump_json(by_alias=True, exclude_none=True)
     await unit.tx.sessions.update(unit.session.id, **fields)
     await unit.tx.transitions.add(TransitionRow(unit.session.id, unit.session.turn_id, src, dst, event, now()))
-    await unit._refresh()
+    await unit.refresh()
     log.info("session %s: %s → %s (%s)", unit.session.id, src, dst, event)
     unit.status(StatusEvent.STATE_CHANGED, f"{src} → {dst} ({event})", {"from": src, "to": dst, "event": event})
 
@@ -101,7 +101,7 @@ async def switch_agent(unit: Unit, to: AgentName, reason: str, *, announce: bool
         return
     note = f"Agent switched: {src} → {to}. {reason}".strip()
     await unit.tx.sessions.update(unit.session.id, current_agent=to, switch_count=unit.session.switch_count + 1)
-    await unit._refresh()
+    await unit.refresh()
     await unit.tx.messages.add(
         unit.session.id,
         role=MessageRole.SYSTEM,

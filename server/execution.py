@@ -51,12 +51,21 @@ async def _start_subtask(kit: Kit, unit: Unit, plan: PlanRow, subtask_id: str) -
     await unit.update(turn_steps=0, nudges=0)
     s = unit.session
     await unit.tx.messages.add(
-        s.id, role=MessageRole.USER, content=subtask_brief(plan, subtask), segment=s.switch_count, turn_id=s.turn_id,
-        agent=subtask.agent, kind="brief", scope=(plan.id, subtask.id, subtask.attempt),
+        s.id,
+        role=MessageRole.USER,
+        content=subtask_brief(plan, subtask),
+        segment=s.switch_count,
+        turn_id=s.turn_id,
+        agent=subtask.agent,
+        kind="brief",
+        scope=(plan.id, subtask.id, subtask.attempt),
     )
     await plan_changed(unit, plan.id)
-    unit.status(StatusEvent.SUBTASK_STARTED, f"subtask {index} of {total}: {subtask.title}",
-                {"planId": plan.id, "subtaskId": subtask.id, "agent": subtask.agent, "index": index, "total": total})
+    unit.status(
+        StatusEvent.SUBTASK_STARTED,
+        f"subtask {index} of {total}: {subtask.title}",
+        {"planId": plan.id, "subtaskId": subtask.id, "agent": subtask.agent, "index": index, "total": total},
+    )
     unit.later(kit.progress.report(s.id, index, total, subtask.title))
 
 
@@ -66,8 +75,13 @@ async def _complete_plan(kit: Kit, unit: Unit, plan: PlanRow) -> TurnResult:
     text = planning.summary(done)
     s = unit.session
     await unit.tx.messages.add(
-        s.id, role=MessageRole.ASSISTANT, content=text, segment=s.switch_count, turn_id=s.turn_id,
-        agent=s.current_agent, kind="plan_summary",
+        s.id,
+        role=MessageRole.ASSISTANT,
+        content=text,
+        segment=s.switch_count,
+        turn_id=s.turn_id,
+        agent=s.current_agent,
+        kind="plan_summary",
     )
     await unit.update(active_plan_id=None)
     unit.status(StatusEvent.PLAN_COMPLETED, f"plan completed: {plan.goal}", {"planId": plan.id})
@@ -90,7 +104,9 @@ async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
     await plan_changed(unit, plan.id)
     s = unit.session
     text = "Plan rejected." + (f" Feedback: {feedback}" if feedback else "")
-    await unit.tx.messages.add(s.id, role=MessageRole.USER, content=text, segment=s.switch_count, turn_id=s.turn_id, kind="plan_rejected")
+    await unit.tx.messages.add(
+        s.id, role=MessageRole.USER, content=text, segment=s.switch_count, turn_id=s.turn_id, kind="plan_rejected"
+    )
     await unit.update(active_plan_id=None)
     unit.status(StatusEvent.PLAN_REJECTED, text, {"planId": plan.id})
     result = turn_result(unit, TurnStatus.COMPLETED, text, plan_id=plan.id)
@@ -104,8 +120,12 @@ async def revise(unit: Unit, plan: PlanRow, feedback: str) -> None:
     await plan_changed(unit, plan.id)
     s = unit.session
     await unit.tx.messages.add(
-        s.id, role=MessageRole.USER, content=f"Revise the plan (version {plan.version}): {feedback}",
-        segment=s.switch_count, turn_id=s.turn_id, kind="revision",
+        s.id,
+        role=MessageRole.USER,
+        content=f"Revise the plan (version {plan.version}): {feedback}",
+        segment=s.switch_count,
+        turn_id=s.turn_id,
+        kind="revision",
     )
     await unit.update(active_plan_id=None, turn_steps=0, nudges=0)
     await transition(unit, SessionState.ARCHITECT_PLANNING, Event.REVISION_REQUESTED)
@@ -127,5 +147,7 @@ async def retry_subtask(unit: Unit, plan: PlanRow, subtask_id: str) -> None:
 
 async def skip_subtask(unit: Unit, plan: PlanRow, subtask_id: str) -> None:
     await unit.tx.plans.set_subtask(plan.id, subtask_id, SubtaskStatus.SKIPPED)
-    unit.status(StatusEvent.SUBTASK_SKIPPED, f"subtask {subtask_id} skipped", {"planId": plan.id, "subtaskId": subtask_id})
+    unit.status(
+        StatusEvent.SUBTASK_SKIPPED, f"subtask {subtask_id} skipped", {"planId": plan.id, "subtaskId": subtask_id}
+    )
     await resume_plan(unit, plan, f"subtask {subtask_id} skipped; the plan resumes")

@@ -46,9 +46,7 @@ _ATOMIC = (S.AGENT_RUNNING, S.ARCHITECT_PLANNING)
 
 TRANSITIONS: dict[Event, frozenset[tuple[S, S]]] = {
     Event.TASK_RECEIVED: frozenset({(S.IDLE, S.CLASSIFYING), (S.PLAN_PAUSED, S.CLASSIFYING)}),
-    Event.TASK_ROUTED: frozenset(
-        (src, dst) for src in (S.IDLE, S.PLAN_PAUSED) for dst in _ATOMIC
-    ),
+    Event.TASK_ROUTED: frozenset((src, dst) for src in (S.IDLE, S.PLAN_PAUSED) for dst in _ATOMIC),
     Event.CLASSIFIED_ATOMIC: frozenset({(S.CLASSIFYING, S.AGENT_RUNNING)}),
     Event.CLASSIFIED_COMPLEX: frozenset({(S.CLASSIFYING, S.PLAN_REQUIRED)}),
     Event.ARCHITECT_ASSIGNED: frozenset({(S.PLAN_REQUIRED, S.ARCHITECT_PLANNING)}),

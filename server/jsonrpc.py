@@ -17,10 +17,10 @@ from typing import Any, BinaryIO
 
 import cattrs
 from lsprotocol import converters
+from lsprotocol.types import ResponseErrorMessage
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest, JsonRpcParseError
 from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCNotification, JsonRPCProtocol, JsonRPCRequestMessage, JsonRPCResponseMessage
-from pygls.protocol.json_rpc import ResponseErrorMessage
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
         else:
             log.warning("dropped an unreadable message: %s", exc.message)
         return
-    protocol.handle_message(structured)
+    protocol.handle_message(structured)  # pyright: ignore[reportArgumentType]
 
 
 async def serve(protocol: JsonRPCProtocol, stdin: BinaryIO, stdout: BinaryIO) -> None:
@@ -116,7 +116,7 @@ async def serve(protocol: JsonRPCProtocol, stdin: BinaryIO, stdout: BinaryIO) ->
     while (body := await reader.frame()) is not None:
         try:
             dispatch(protocol, body)
-        except Exception:  # noqa: BLE001 - one bad message must not end the loop
+        except Exception:
             log.exception("failed to handle a message")
     log.info("the editor closed the input stream")
 
@@ -128,4 +128,3 @@ def stdio_pipes() -> tuple[BinaryIO, BinaryIO]:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return sys.stdin.buffer, os.fdopen(protocol_fd, "wb")
-

@@ -46,7 +46,7 @@ class Progress:
         token = f"codelab-plan-{uuid.uuid4().hex[:12]}"
         try:
             created = await self._notifier.create_progress(token)
-        except Exception:  # noqa: BLE001 - progress is a courtesy; the plan runs regardless
+        except Exception:
             log.exception("window/workDoneProgress/create failed")
             created = False
         if not created:
@@ -55,16 +55,24 @@ class Progress:
         done = sum(1 for s in plan.subtasks if s.status in ("done", "skipped"))
         self._notifier.progress(
             token,
-            {"kind": "begin", "title": "codelab-agent plan", "message": plan.goal[:120], "cancellable": False,
-             "percentage": _percent(done, len(plan.subtasks))},
+            {
+                "kind": "begin",
+                "title": "codelab-agent plan",
+                "message": plan.goal[:120],
+                "cancellable": False,
+                "percentage": _percent(done, len(plan.subtasks)),
+            },
         )
 
     def report(self, session_id: str, index: int, total: int, title: str) -> Callable[[Notifier], None]:
         def send(notifier: Notifier) -> None:
             token = self._tokens.get(session_id)
             if token:
-                value: dict[str, Any] = {"kind": "report", "message": f"subtask {index} of {total}: {title}",
-                                         "percentage": _percent(index - 1, total)}
+                value: dict[str, Any] = {
+                    "kind": "report",
+                    "message": f"subtask {index} of {total}: {title}",
+                    "percentage": _percent(index - 1, total),
+                }
                 notifier.progress(token, value)
 
         return send

@@ -10,6 +10,7 @@ because the holder stopped renewing. A holder on this host whose process is gone
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -49,7 +50,12 @@ class Leases:
         self._heartbeat: asyncio.Task[None] | None = None
 
     def describe(self, lease: LeaseRow) -> dict[str, object]:
-        return {"pid": lease.pid, "host": lease.host, "expiresAt": lease.expires_at, "thisProcess": lease.holder == self.holder}
+        return {
+            "pid": lease.pid,
+            "host": lease.host,
+            "expiresAt": lease.expires_at,
+            "thisProcess": lease.holder == self.holder,
+        }
 
     def stale(self, lease: LeaseRow) -> bool:
         if lease.expires_at < time.time():
@@ -82,16 +88,14 @@ class Leases:
             try:
                 async with self._db.transaction() as tx:
                     await tx.leases.renew(self.holder, time.time() + self.ttl)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; expiry is the safety net
+            except Exception:
                 log.exception("renewing leases failed")
 
     async def release_all(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
-            except asyncio.CancelledError:
-                pass
         async with self._db.transaction() as tx:
             await tx.leases.release_all(self.holder)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lsprotocol import types
 from pydantic import BaseModel, ValidationError
@@ -99,12 +99,14 @@ class PyglsNotifier:
         return True
 
     def progress(self, token: str, value: dict[str, Any]) -> None:
-        self._server.protocol.notify(types.PROGRESS, {"token": token, "value": value})
+        self._server.protocol.notify(types.PROGRESS, types.ProgressParams(token=token, value=value))
 
 
 class AgentServer(LanguageServer):
     def __init__(self, base: Settings) -> None:
-        super().__init__("codelab-agent", __version__, protocol_cls=AgentProtocol, converter_factory=raw_converter)
+        super().__init__(  # pyright: ignore[reportUnknownMemberType]
+            "codelab-agent", __version__, protocol_cls=AgentProtocol, converter_factory=raw_converter
+        )
         self.base = base
         self.app: App | None = None
         self.notifier = PyglsNotifier(self)
@@ -145,9 +147,9 @@ class AgentServer(LanguageServer):
             self.app.warm_up()
 
     async def _did_change_configuration(self, params: types.DidChangeConfigurationParams) -> None:
-        raw = params.settings
+        raw: Any = params.settings
         if isinstance(raw, dict) and "codelabAgent" in raw:
-            raw = raw["codelabAgent"]
+            raw = cast(dict[str, Any], raw)["codelabAgent"]
         try:
             settings = parse_params(ConfigurationSettings, raw)
         except InvalidParams as exc:

@@ -100,8 +100,14 @@ async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
                 problems.append(str(exc))
     async with commit(kit.db, kit.notifier, s.id) as unit:
         for prompt, completion, ms in usage:
-            await unit.tx.usage.add(s.id, AgentName.ORCHESTRATOR, requests=1, prompt_tokens=prompt,
-                                    completion_tokens=completion, duration_ms=ms)
+            await unit.tx.usage.add(
+                s.id,
+                AgentName.ORCHESTRATOR,
+                requests=1,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                duration_ms=ms,
+            )
         if answer is None:
             agent, reason = AgentName.CODE, f"the classifier's answers were unusable ({problems[-1]}); routed to code"
             data = {"agent": "code", "fallback": True, "cached": False}
@@ -123,4 +129,3 @@ async def assign_architect(kit: Kit, s: SessionRow) -> None:
     async with commit(kit.db, kit.notifier, s.id) as unit:
         await switch_agent(unit, AgentName.ARCHITECT, "the task needs a plan")
         await transition(unit, SessionState.ARCHITECT_PLANNING, Event.ARCHITECT_ASSIGNED)
-    return None

@@ -26,7 +26,14 @@ CANCELLED_RESULT = "Cancelled by the user before a result arrived (the editor ma
 def turn_result(unit: Unit, status: TurnStatus, message: str | None = None, **extra: object) -> TurnResult:
     s = unit.session
     return TurnResult.model_validate(
-        {"session_id": s.id, "turn_id": s.turn_id or "", "status": status, "agent": s.current_agent, "message": message, **extra}
+        {
+            "session_id": s.id,
+            "turn_id": s.turn_id or "",
+            "status": status,
+            "agent": s.current_agent,
+            "message": message,
+            **extra,
+        }
     )
 
 
@@ -67,7 +74,9 @@ async def fail(kit: Kit, unit: Unit, reason: str, code: int = ErrorCode.MODEL_ER
         await plan_changed(unit, plan.id)
         unit.status(StatusEvent.PLAN_FAILED, reason, {"planId": plan.id})
         unit.later(kit.progress.end(unit.session.id, "plan failed"))
-        result = turn_result(unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason), plan_id=plan.id)
+        result = turn_result(
+            unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason), plan_id=plan.id
+        )
         await transition(unit, SessionState.PLAN_PAUSED, Event.PLAN_HALTED, result=result)
         return result
     result = turn_result(unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason))
@@ -80,11 +89,21 @@ async def close_pending(unit: Unit, text: str) -> list[str]:
     closed: list[str] = []
     for call in await unit.tx.tool_calls.pending(unit.session.id):
         if await unit.tx.tool_calls.answer(call.call_id, ToolCallStatus.CANCELLED, None):
-            scope = (call.plan_id, call.subtask_id, await _attempt(unit, call.plan_id, call.subtask_id)) if call.plan_id and call.subtask_id else None
+            scope = (
+                (call.plan_id, call.subtask_id, await _attempt(unit, call.plan_id, call.subtask_id))
+                if call.plan_id and call.subtask_id
+                else None
+            )
             await unit.tx.messages.add(
-                unit.session.id, role=MessageRole.TOOL, content=text, segment=unit.session.switch_count,
-                turn_id=unit.session.turn_id, agent=unit.session.current_agent, tool_call_id=call.call_id,
-                kind="cancelled", scope=scope,
+                unit.session.id,
+                role=MessageRole.TOOL,
+                content=text,
+                segment=unit.session.switch_count,
+                turn_id=unit.session.turn_id,
+                agent=unit.session.current_agent,
+                tool_call_id=call.call_id,
+                kind="cancelled",
+                scope=scope,
             )
             closed.append(call.call_id)
     return closed

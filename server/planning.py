@@ -52,7 +52,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
     def visit(node: str) -> list[str] | None:
         if node in visiting:
-            return [*visiting[visiting.index(node):], node]
+            return [*visiting[visiting.index(node) :], node]
         if node in done:
             return None
         visiting.append(node)
@@ -89,7 +89,9 @@ def new_plan(session_id: str, version: int, args: CreatePlanArgs, feedback: str 
         )
         for i, s in enumerate(args.subtasks)
     )
-    return PlanRow(plan_id, session_id, version, args.goal, PlanStatus.AWAITING_APPROVAL, feedback, stamp, stamp, subtasks)
+    return PlanRow(
+        plan_id, session_id, version, args.goal, PlanStatus.AWAITING_APPROVAL, feedback, stamp, stamp, subtasks
+    )
 
 
 def current(plan: PlanRow) -> SubtaskRow | None:
@@ -124,8 +126,13 @@ def snapshot(plan: PlanRow) -> Plan:
         feedback=plan.feedback,
         subtasks=[
             Subtask(
-                id=s.id, title=s.title, description=s.description, agent=s.agent,
-                dependencies=list(s.dependencies), status=s.status, result=s.result,
+                id=s.id,
+                title=s.title,
+                description=s.description,
+                agent=s.agent,
+                dependencies=list(s.dependencies),
+                status=s.status,
+                result=s.result,
             )
             for s in plan.subtasks
         ],

@@ -24,24 +24,44 @@ from storage.records import MessageRow, SessionRow, ToolCallRow
 
 def session_info(s: SessionRow, running_here: bool) -> SessionInfo:
     return SessionInfo(
-        id=s.id, title=s.title, state=s.state, current_agent=s.current_agent, switch_count=s.switch_count,
-        created_at=s.created_at, updated_at=s.updated_at, turn_id=s.turn_id, active_plan_id=s.active_plan_id,
+        id=s.id,
+        title=s.title,
+        state=s.state,
+        current_agent=s.current_agent,
+        switch_count=s.switch_count,
+        created_at=s.created_at,
+        updated_at=s.updated_at,
+        turn_id=s.turn_id,
+        active_plan_id=s.active_plan_id,
         interrupted=s.state in WORKING and not running_here,
     )
 
 
 def message_info(m: MessageRow) -> MessageInfo:
     return MessageInfo(
-        id=m.seq, role=m.role, agent=m.agent, content=m.content,
-        tool_calls=[c.to_openai() for c in m.tool_calls] or None, tool_call_id=m.tool_call_id, kind=m.kind,
-        plan_id=m.plan_id, subtask_id=m.subtask_id, created_at=m.created_at,
+        id=m.seq,
+        role=m.role,
+        agent=m.agent,
+        content=m.content,
+        tool_calls=[c.to_openai() for c in m.tool_calls] or None,
+        tool_call_id=m.tool_call_id,
+        kind=m.kind,
+        plan_id=m.plan_id,
+        subtask_id=m.subtask_id,
+        created_at=m.created_at,
     )
 
 
 def pending_info(c: ToolCallRow) -> PendingToolCall:
     return PendingToolCall(
-        call_id=c.call_id, turn_id=c.turn_id, name=c.name, arguments=c.arguments,
-        requires_approval=c.requires_approval, reason=c.reason, plan_id=c.plan_id, subtask_id=c.subtask_id,
+        call_id=c.call_id,
+        turn_id=c.turn_id,
+        name=c.name,
+        arguments=c.arguments,
+        requires_approval=c.requires_approval,
+        reason=c.reason,
+        plan_id=c.plan_id,
+        subtask_id=c.subtask_id,
         status=c.status,
     )
 
@@ -55,8 +75,11 @@ async def get_session(db: Database, s: SessionRow, running_here: bool) -> GetSes
     usage_rows = await read.usage.for_session(s.id)
     by_agent = {
         u.agent.value: AgentUsage(
-            requests=u.requests, prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
-            duration_ms=u.duration_ms, nudges=u.nudges,
+            requests=u.requests,
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            duration_ms=u.duration_ms,
+            nudges=u.nudges,
         )
         for u in usage_rows
     }
@@ -69,7 +92,14 @@ async def get_session(db: Database, s: SessionRow, running_here: bool) -> GetSes
     )
     approvals = [
         ApprovalRecord.model_validate(
-            {"call_id": a.call_id, "tool": a.tool, "decided_by": a.decided_by, "decision": a.decision, "reason": a.reason, "at": a.at}
+            {
+                "call_id": a.call_id,
+                "tool": a.tool,
+                "decided_by": a.decided_by,
+                "decision": a.decision,
+                "reason": a.reason,
+                "at": a.at,
+            }
         )
         for a in await read.approvals.for_session(s.id)
     ]

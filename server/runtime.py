@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -65,7 +65,8 @@ from server.fsm import WORKING, Event
 from server.kit import Kit
 from server.leases import Leases
 from server.orchestrator import route
-from server.outcomes import active_plan, cancel as cancel_turn, turn_result
+from server.outcomes import active_plan, turn_result
+from server.outcomes import cancel as cancel_turn
 from server.tools import BY_NAME
 from storage.records import ApprovalRow, PlanRow, SessionRow, now
 
@@ -121,7 +122,7 @@ class Runtime:
         return s
 
     @asynccontextmanager
-    async def _claim(self, session_id: str, *, wait: bool = False) -> AsyncIterator[_Gate]:
+    async def _claim(self, session_id: str, *, wait: bool = False) -> AsyncGenerator[_Gate, None]:
         """Exclusive use of a session: no turn runs in it here, and this process holds its lease."""
         gate = self._gate(session_id)
         if gate.lock.locked() and (gate.turn is not None or not wait):
@@ -169,11 +170,15 @@ class Runtime:
     async def send_message(self, p: SendMessageParams) -> TurnResult:
         limit = self.kit.settings().limits.max_message_bytes
         if _size(p.text) > limit:
-            raise PayloadTooLarge(f"text: {_size(p.text)} bytes is over the limit of {limit}", {"field": "text", "limit": limit})
+            raise PayloadTooLarge(
+                f"text: {_size(p.text)} bytes is over the limit of {limit}", {"field": "text", "limit": limit}
+            )
         session_id = p.session_id or str(uuid.uuid4())
         if p.session_id is None:
             async with self.kit.db.transaction() as tx:
-                await tx.sessions.create(session_id, p.text.strip().splitlines()[0][:80] or "task", AgentName.ORCHESTRATOR)
+                await tx.sessions.create(
+                    session_id, p.text.strip().splitlines()[0][:80] or "task", AgentName.ORCHESTRATOR
+                )
         else:
             await self._session(session_id)
         async with self._claim(session_id) as gate:
@@ -192,14 +197,23 @@ class Runtime:
                 await unit.update(active_plan_id=None)
             await unit.update(turn_id=f"turn_{uuid.uuid4().hex[:20]}", turn_steps=0, nudges=0)
             await unit.tx.messages.add(
-                s.id, role=MessageRole.USER, content=p.text, segment=unit.session.switch_count,
-                turn_id=unit.session.turn_id, kind="task",
+                s.id,
+                role=MessageRole.USER,
+                content=p.text,
+                segment=unit.session.switch_count,
+                turn_id=unit.session.turn_id,
+                kind="task",
             )
             await route(unit, p.mode)
         elif s.state is SessionState.AWAITING_USER_INPUT:
             await unit.tx.messages.add(
-                s.id, role=MessageRole.USER, content=p.text, segment=s.switch_count, turn_id=s.turn_id,
-                kind="answer", scope=await self._scope(unit),
+                s.id,
+                role=MessageRole.USER,
+                content=p.text,
+                segment=s.switch_count,
+                turn_id=s.turn_id,
+                kind="answer",
+                scope=await self._scope(unit),
             )
             await unit.update(nudges=0)
             await transition(unit, await self._running_state(unit), Event.USER_ANSWERED)
@@ -227,7 +241,8 @@ class Runtime:
         call = await self.kit.db.read.tool_calls.get(p.session_id, p.call_id)
         if call is None:
             raise UnknownToolCall(
-                f"no tool call {p.call_id!r} in session {p.session_id}", {"sessionId": p.session_id, "callId": p.call_id}
+                f"no tool call {p.call_id!r} in session {p.session_id}",
+                {"sessionId": p.session_id, "callId": p.call_id},
             )
         if call.status is not ToolCallStatus.PENDING:
             raise self._already_answered(call.call_id, call.status, call.result_status)
@@ -241,8 +256,9 @@ class Runtime:
             async with commit(self.kit.db, self.kit.notifier, p.session_id) as unit:
                 remaining = await self._record_result(unit, p)
                 if remaining:
-                    waiting = turn_result(unit, TurnStatus.AWAITING_TOOL_RESULTS, None, pending_tool_calls=remaining,
-                                          plan_id=call.plan_id)
+                    waiting = turn_result(
+                        unit, TurnStatus.AWAITING_TOOL_RESULTS, None, pending_tool_calls=remaining, plan_id=call.plan_id
+                    )
                 else:
                     waiting = None
                     await transition(unit, await self._running_state(unit), Event.TOOL_RESULTS_RECEIVED)
@@ -250,7 +266,9 @@ class Runtime:
                 return waiting
             return await self._run(gate, p.session_id)
 
-    def _already_answered(self, call_id: str, status: ToolCallStatus, result: ToolResultStatus | None) -> ToolCallAlreadyAnswered:
+    def _already_answered(
+        self, call_id: str, status: ToolCallStatus, result: ToolResultStatus | None
+    ) -> ToolCallAlreadyAnswered:
         how = result.value if result else status.value
         return ToolCallAlreadyAnswered(
             f"tool call {call_id!r} was already answered ({how}); nothing changed", {"callId": call_id, "status": how}
@@ -269,14 +287,28 @@ class Runtime:
             attempt = next((t.attempt for t in plan.subtasks if t.id == call.subtask_id), 1) if plan else 1
             scope = (call.plan_id, call.subtask_id, attempt)
         await unit.tx.messages.add(
-            s.id, role=MessageRole.TOOL, content=format_tool_result(p), segment=s.switch_count, turn_id=s.turn_id,
-            agent=s.current_agent, tool_call_id=p.call_id, scope=scope,
+            s.id,
+            role=MessageRole.TOOL,
+            content=format_tool_result(p),
+            segment=s.switch_count,
+            turn_id=s.turn_id,
+            agent=s.current_agent,
+            tool_call_id=p.call_id,
+            scope=scope,
         )
         rejected = p.status is ToolResultStatus.REJECTED
         if call.requires_approval:
             reason = p.feedback or ("rejected in the editor" if rejected else "approved in the editor")
             await unit.tx.approvals.add(
-                ApprovalRow(s.id, call.call_id, call.name, DecidedBy.USER, Decision.REJECTED if rejected else Decision.APPROVED, reason, now())
+                ApprovalRow(
+                    s.id,
+                    call.call_id,
+                    call.name,
+                    DecidedBy.USER,
+                    Decision.REJECTED if rejected else Decision.APPROVED,
+                    reason,
+                    now(),
+                )
             )
         if p.remember and not rejected:
             spec = BY_NAME[call.name]
@@ -295,7 +327,9 @@ class Runtime:
             if s.state is SessionState.AWAITING_PLAN_APPROVAL and s.active_plan_id:
                 plan = await self.kit.db.read.plans.get(s.active_plan_id)
                 if plan is not None:
-                    self.kit.notifier.send(PLAN_UPDATE, PlanUpdateNotification(session_id=s.id, plan=planning.snapshot(plan)))
+                    self.kit.notifier.send(
+                        PLAN_UPDATE, PlanUpdateNotification(session_id=s.id, plan=planning.snapshot(plan))
+                    )
                 return resting_result(s)
             if s.state is SessionState.PLAN_PAUSED:
                 plan = await self._paused_plan(s)
@@ -320,8 +354,15 @@ class Runtime:
             self.kit.notifier.send(
                 TOOL_CALL,
                 ToolCallNotification(
-                    session_id=s.id, turn_id=c.turn_id, call_id=c.call_id, name=c.name, arguments=c.arguments,
-                    requires_approval=c.requires_approval, reason=c.reason, plan_id=c.plan_id, subtask_id=c.subtask_id,
+                    session_id=s.id,
+                    turn_id=c.turn_id,
+                    call_id=c.call_id,
+                    name=c.name,
+                    arguments=c.arguments,
+                    requires_approval=c.requires_approval,
+                    reason=c.reason,
+                    plan_id=c.plan_id,
+                    subtask_id=c.subtask_id,
                 ),
             )
         last = resting_result(s)
@@ -368,19 +409,32 @@ class Runtime:
     async def skip_subtask(self, p: SkipSubtaskParams) -> TurnResult:
         return await self._failed_subtask(p.session_id, p.plan_id, p.subtask_id, execution.skip_subtask)
 
-    async def _failed_subtask(self, session_id: str, plan_id: str, subtask_id: str, action: execution.SubtaskAction) -> TurnResult:
+    async def _failed_subtask(
+        self, session_id: str, plan_id: str, subtask_id: str, action: execution.SubtaskAction
+    ) -> TurnResult:
         await self._session(session_id)
         async with self._claim(session_id) as gate:
             s = await self._session(session_id)
             plan = await self._plan_of(s, plan_id)
             subtask = next((t for t in plan.subtasks if t.id == subtask_id), None)
             if subtask is None:
-                raise InvalidState(f"plan {plan_id} has no subtask {subtask_id!r}", {"planId": plan_id, "subtaskId": subtask_id})
-            if s.state is not SessionState.PLAN_PAUSED or plan.status is not PlanStatus.FAILED or subtask.status is not SubtaskStatus.FAILED:
+                raise InvalidState(
+                    f"plan {plan_id} has no subtask {subtask_id!r}", {"planId": plan_id, "subtaskId": subtask_id}
+                )
+            if (
+                s.state is not SessionState.PLAN_PAUSED
+                or plan.status is not PlanStatus.FAILED
+                or subtask.status is not SubtaskStatus.FAILED
+            ):
                 raise InvalidState(
                     f"subtask {subtask_id} is {subtask.status} and plan {plan_id} is {plan.status}: only a failed subtask "
                     "of a failed plan can be retried or skipped",
-                    {"planId": plan_id, "subtaskId": subtask_id, "subtaskStatus": subtask.status, "planStatus": plan.status},
+                    {
+                        "planId": plan_id,
+                        "subtaskId": subtask_id,
+                        "subtaskStatus": subtask.status,
+                        "planStatus": plan.status,
+                    },
                 )
             async with commit(self.kit.db, self.kit.notifier, s.id) as unit:
                 await action(unit, plan, subtask_id)
@@ -400,7 +454,9 @@ class Runtime:
         async with self._claim(p.session_id, wait=True):
             s = await self._session(p.session_id)
             cancellable = WORKING | {
-                SessionState.AWAITING_TOOL_RESULTS, SessionState.AWAITING_USER_INPUT, SessionState.AWAITING_PLAN_APPROVAL,
+                SessionState.AWAITING_TOOL_RESULTS,
+                SessionState.AWAITING_USER_INPUT,
+                SessionState.AWAITING_PLAN_APPROVAL,
             }
             if s.state not in cancellable:
                 return CancelResult(cancelled=False)
@@ -426,9 +482,8 @@ class Runtime:
     async def delete_session(self, p: DeleteSessionParams) -> DeleteSessionResult:
         if await self.kit.db.read.sessions.get(p.session_id) is None:
             return DeleteSessionResult(deleted=False)
-        async with self._claim(p.session_id):
-            async with self.kit.db.transaction() as tx:
-                deleted = await tx.sessions.delete(p.session_id)
+        async with self._claim(p.session_id), self.kit.db.transaction() as tx:
+            deleted = await tx.sessions.delete(p.session_id)
         self._gates.pop(p.session_id, None)
         return DeleteSessionResult(deleted=deleted)
 

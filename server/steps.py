@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from protocol.enums import (
     AgentName,
-    DecidedBy,
     ExecutedBy,
     MessageRole,
     PlanStatus,
@@ -81,11 +80,15 @@ async def agent_step(kit: Kit, s: SessionRow, where: Where, cancel: asyncio.Even
     if s.turn_steps >= settings.limits.max_steps:
         async with commit(kit.db, kit.notifier, s.id) as unit:
             return await fail(
-                kit, unit, f"the {spec.name} agent used its budget of {settings.limits.max_steps} model calls without finishing"
+                kit,
+                unit,
+                f"the {spec.name} agent used its budget of {settings.limits.max_steps} model calls without finishing",
             )
     scope = where.scope
     thread = (
-        await kit.db.read.messages.subtask_thread(s.id, scope) if scope else await kit.db.read.messages.main_thread(s.id)
+        await kit.db.read.messages.subtask_thread(s.id, scope)
+        if scope
+        else await kit.db.read.messages.main_thread(s.id)
     )
     request = ModelRequest(
         agent=spec.name,
@@ -97,8 +100,12 @@ async def agent_step(kit: Kit, s: SessionRow, where: Where, cancel: asyncio.Even
     rules = await kit.db.read.approvals.rules(s.id)
     async with commit(kit.db, kit.notifier, s.id) as unit:
         await unit.tx.usage.add(
-            s.id, spec.name, requests=1, prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens, duration_ms=duration_ms,
+            s.id,
+            spec.name,
+            requests=1,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            duration_ms=duration_ms,
         )
         await unit.update(turn_steps=unit.session.turn_steps + 1)
         return await _Step(kit, unit, spec, where, rules).apply(reply)
@@ -114,18 +121,34 @@ class _Step:
 
     # --- messages ---------------------------------------------------------------
 
-    async def _say(self, role: MessageRole, content: str, *, kind: str = "message", calls: tuple[ModelToolCall, ...] = ()) -> int:
+    async def _say(
+        self, role: MessageRole, content: str, *, kind: str = "message", calls: tuple[ModelToolCall, ...] = ()
+    ) -> int:
         s = self.unit.session
         return await self.unit.tx.messages.add(
-            s.id, role=role, content=content, segment=s.switch_count, turn_id=s.turn_id, agent=self.spec.name,
-            tool_calls=calls, kind=kind, scope=self.where.scope,
+            s.id,
+            role=role,
+            content=content,
+            segment=s.switch_count,
+            turn_id=s.turn_id,
+            agent=self.spec.name,
+            tool_calls=calls,
+            kind=kind,
+            scope=self.where.scope,
         )
 
     async def _result(self, call_id: str, content: str, kind: str = "message") -> None:
         s = self.unit.session
         await self.unit.tx.messages.add(
-            s.id, role=MessageRole.TOOL, content=content, segment=s.switch_count, turn_id=s.turn_id,
-            agent=self.spec.name, tool_call_id=call_id, kind=kind, scope=self.where.scope,
+            s.id,
+            role=MessageRole.TOOL,
+            content=content,
+            segment=s.switch_count,
+            turn_id=s.turn_id,
+            agent=self.spec.name,
+            tool_call_id=call_id,
+            kind=kind,
+            scope=self.where.scope,
         )
 
     # --- the reply --------------------------------------------------------------
@@ -148,7 +171,10 @@ class _Step:
             spec = self.spec.tools_by_name[call.name]
             if spec.executed_by is ExecutedBy.SERVER:
                 if not alone:
-                    await self._result(call_id, f"Error: {call.name} must be the only tool call of a reply; it was not executed. Call it again on its own once the other results are in.")
+                    await self._result(
+                        call_id,
+                        f"Error: {call.name} must be the only tool call of a reply; it was not executed. Call it again on its own once the other results are in.",
+                    )
                     continue
                 stop = await self._server_tool(call_id, args)
                 continue
@@ -156,8 +182,13 @@ class _Step:
             if notification is not None:
                 pending.append(notification)
         if pending:
-            result = turn_result(self.unit, TurnStatus.AWAITING_TOOL_RESULTS, reply.text or None,
-                                 pending_tool_calls=[n.call_id for n in pending], plan_id=self.where.plan.id if self.where.plan else None)
+            result = turn_result(
+                self.unit,
+                TurnStatus.AWAITING_TOOL_RESULTS,
+                reply.text or None,
+                pending_tool_calls=[n.call_id for n in pending],
+                plan_id=self.where.plan.id if self.where.plan else None,
+            )
             await transition(self.unit, SessionState.AWAITING_TOOL_RESULTS, Event.TOOL_CALLS_SENT, result=result)
             for n in pending:
                 self.unit.emit(TOOL_CALL, n)
@@ -171,7 +202,10 @@ class _Step:
         spec = self.spec.tools_by_name.get(call.name)
         if spec is None:
             available = ", ".join(sorted(self.spec.tool_names))
-            await self._result(call_id, f"Error: the tool {call.name!r} is not available to the {self.spec.name} agent. Available tools: {available}.")
+            await self._result(
+                call_id,
+                f"Error: the tool {call.name!r} is not available to the {self.spec.name} agent. Available tools: {available}.",
+            )
             return None
         try:
             return parse_arguments(spec, call.arguments)
@@ -179,7 +213,9 @@ class _Step:
             await self._result(call_id, f"Error: {exc}. Correct the arguments and call the tool again.")
             return None
 
-    async def _client_tool(self, seq: int, call_id: str, call: ReplyToolCall, args: ToolArgs) -> ToolCallNotification | None:
+    async def _client_tool(
+        self, seq: int, call_id: str, call: ReplyToolCall, args: ToolArgs
+    ) -> ToolCallNotification | None:
         s = self.unit.session
         spec = self.spec.tools_by_name[call.name]
         settings = self.kit.settings()
@@ -192,18 +228,36 @@ class _Step:
         subtask_id = self.where.subtask.id if self.where.subtask else None
         refused = verdict.refused
         await self.unit.tx.tool_calls.add(
-            call_id=call_id, session_id=s.id, turn_id=s.turn_id or "", message_seq=seq, name=call.name,
-            arguments=arguments, requires_approval=verdict.requires_approval, reason=verdict.reason,
-            plan_id=plan_id, subtask_id=subtask_id,
+            call_id=call_id,
+            session_id=s.id,
+            turn_id=s.turn_id or "",
+            message_seq=seq,
+            name=call.name,
+            arguments=arguments,
+            requires_approval=verdict.requires_approval,
+            reason=verdict.reason,
+            plan_id=plan_id,
+            subtask_id=subtask_id,
             status=ToolCallStatus.ANSWERED if refused else ToolCallStatus.PENDING,
             result_status=ToolResultStatus.REJECTED if refused else None,
         )
         if refused:
-            await self._result(call_id, f"Refused by the approval policy, without asking the user ({verdict.reason}). Do not retry it; find another way or explain.", kind="refused")
+            await self._result(
+                call_id,
+                f"Refused by the approval policy, without asking the user ({verdict.reason}). Do not retry it; find another way or explain.",
+                kind="refused",
+            )
             return None
         return ToolCallNotification(
-            session_id=s.id, turn_id=s.turn_id or "", call_id=call_id, name=call.name, arguments=arguments,
-            requires_approval=verdict.requires_approval, reason=verdict.reason, plan_id=plan_id, subtask_id=subtask_id,
+            session_id=s.id,
+            turn_id=s.turn_id or "",
+            call_id=call_id,
+            name=call.name,
+            arguments=arguments,
+            requires_approval=verdict.requires_approval,
+            reason=verdict.reason,
+            plan_id=plan_id,
+            subtask_id=subtask_id,
         )
 
     # --- server tools -----------------------------------------------------------
@@ -235,23 +289,29 @@ class _Step:
         assert plan is not None and subtask is not None
         await self.unit.tx.plans.set_subtask(plan.id, subtask.id, SubtaskStatus.DONE, result=result)
         await plan_changed(self.unit, plan.id)
-        self.unit.status(StatusEvent.SUBTASK_COMPLETED, f"subtask {subtask.id} done: {subtask.title}",
-                         {"planId": plan.id, "subtaskId": subtask.id, "result": result})
-        return None
+        self.unit.status(
+            StatusEvent.SUBTASK_COMPLETED,
+            f"subtask {subtask.id} done: {subtask.title}",
+            {"planId": plan.id, "subtaskId": subtask.id, "result": result},
+        )
 
     async def _ask(self, call_id: str, args: AskFollowupQuestionArgs) -> TurnResult:
         await self._result(call_id, "The question was shown to the user; their answer is the next message.")
         question = args.question + (("\nSuggestions: " + "; ".join(args.suggestions)) if args.suggestions else "")
         await self._say(MessageRole.ASSISTANT, question, kind="question")
-        result = turn_result(self.unit, TurnStatus.AWAITING_USER_INPUT, question,
-                             plan_id=self.where.plan.id if self.where.plan else None)
+        result = turn_result(
+            self.unit, TurnStatus.AWAITING_USER_INPUT, question, plan_id=self.where.plan.id if self.where.plan else None
+        )
         await transition(self.unit, SessionState.AWAITING_USER_INPUT, Event.QUESTION_ASKED, result=result)
         return result
 
     async def _switch_mode(self, call_id: str, args: SwitchModeArgs) -> None:
         target = AgentName(args.mode)
         if self.where.plan is not None:
-            await self._result(call_id, "Error: switch_mode is not allowed while a plan executes. Finish this subtask with attempt_completion (failed: true if you cannot).")
+            await self._result(
+                call_id,
+                "Error: switch_mode is not allowed while a plan executes. Finish this subtask with attempt_completion (failed: true if you cannot).",
+            )
             return None
         if target == self.spec.name:
             await self._result(call_id, f"Error: you already are the {target} agent.")
@@ -275,10 +335,17 @@ class _Step:
         plan = planning.new_plan(s.id, version, args, feedback)
         await self.unit.tx.plans.add(plan)
         await self.unit.update(active_plan_id=plan.id)
-        await self._result(call_id, f"Plan version {version} ({len(plan.subtasks)} subtasks) was submitted to the user for approval. Stop here.")
+        await self._result(
+            call_id,
+            f"Plan version {version} ({len(plan.subtasks)} subtasks) was submitted to the user for approval. Stop here.",
+        )
         await plan_changed(self.unit, plan.id)
-        self.unit.status(StatusEvent.PLAN_CREATED, f"plan v{version}: {plan.goal}", {"planId": plan.id, "version": version})
-        result = turn_result(self.unit, TurnStatus.AWAITING_PLAN_APPROVAL, f"Plan v{version}: {plan.goal}", plan_id=plan.id)
+        self.unit.status(
+            StatusEvent.PLAN_CREATED, f"plan v{version}: {plan.goal}", {"planId": plan.id, "version": version}
+        )
+        result = turn_result(
+            self.unit, TurnStatus.AWAITING_PLAN_APPROVAL, f"Plan v{version}: {plan.goal}", plan_id=plan.id
+        )
         await transition(self.unit, SessionState.AWAITING_PLAN_APPROVAL, Event.PLAN_CREATED, result=result)
         return result
 
@@ -300,7 +367,11 @@ class _Step:
         if self.spec.name is AgentName.ARCHITECT:
             if s.nudges < ARCHITECT_NUDGES:
                 return await self._nudge(ARCHITECT_NUDGE)
-            return await fail(self.kit, self.unit, f"the architect answered {s.nudges + 1} times without calling create_plan or ask_followup_question")
+            return await fail(
+                self.kit,
+                self.unit,
+                f"the architect answered {s.nudges + 1} times without calling create_plan or ask_followup_question",
+            )
         if not text:
             if s.nudges < ARCHITECT_NUDGES:
                 return await self._nudge(EMPTY_NUDGE)
@@ -313,7 +384,6 @@ class _Step:
         await self.unit.update(nudges=s.nudges + 1)
         await self.unit.tx.usage.add(s.id, self.spec.name, nudges=1)
         self.unit.status(StatusEvent.NUDGED, text, {"agent": self.spec.name, "nudge": s.nudges + 1})
-        return None
 
 
 def plan_in_progress(plan: PlanRow | None) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -69,7 +69,7 @@ class Database:
         return cls(path, writer, reader)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Repos]:
+    async def transaction(self) -> AsyncGenerator[Repos, None]:
         """A write transaction: committed when the block ends, rolled back on error."""
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")

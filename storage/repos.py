@@ -63,7 +63,17 @@ class _Repo:
 
 # --- sessions ----------------------------------------------------------------------
 
-_SESSION_FIELDS = {"title", "state", "current_agent", "switch_count", "turn_id", "turn_steps", "nudges", "active_plan_id", "last_result"}
+_SESSION_FIELDS = {
+    "title",
+    "state",
+    "current_agent",
+    "switch_count",
+    "turn_id",
+    "turn_steps",
+    "nudges",
+    "active_plan_id",
+    "last_result",
+}
 
 
 def _session(row: aiosqlite.Row) -> SessionRow:
@@ -131,7 +141,7 @@ class SessionRepo(_Repo):
 
 
 def _message(row: aiosqlite.Row) -> MessageRow:
-    calls = json.loads(row["tool_calls"]) if row["tool_calls"] else []
+    calls: list[dict[str, str]] = json.loads(row["tool_calls"]) if row["tool_calls"] else []
     return MessageRow(
         seq=row["seq"],
         session_id=row["session_id"],
@@ -166,11 +176,27 @@ class MessageRepo(_Repo):
         scope: tuple[str, str, int] | None = None,
     ) -> int:
         plan_id, subtask_id, attempt = scope if scope else (None, None, None)
-        calls = dumps([{"id": c.id, "name": c.name, "arguments": c.arguments} for c in tool_calls]) if tool_calls else None
+        calls = (
+            dumps([{"id": c.id, "name": c.name, "arguments": c.arguments} for c in tool_calls]) if tool_calls else None
+        )
         return await self._insert(
             "INSERT INTO messages (session_id, turn_id, role, agent, content, tool_calls, tool_call_id, kind,"
             " segment, plan_id, subtask_id, attempt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (session_id, turn_id, role, agent, content, calls, tool_call_id, kind, segment, plan_id, subtask_id, attempt, now()),
+            (
+                session_id,
+                turn_id,
+                role,
+                agent,
+                content,
+                calls,
+                tool_call_id,
+                kind,
+                segment,
+                plan_id,
+                subtask_id,
+                attempt,
+                now(),
+            ),
         )
 
     async def for_session(self, session_id: str) -> list[MessageRow]:
@@ -245,8 +271,20 @@ class ToolCallRepo(_Repo):
             " requires_approval, reason, result_status, plan_id, subtask_id, created_at, answered_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                call_id, session_id, turn_id, message_seq, name, dumps(arguments), status, int(requires_approval),
-                reason, result_status, plan_id, subtask_id, stamp, None if status is ToolCallStatus.PENDING else stamp,
+                call_id,
+                session_id,
+                turn_id,
+                message_seq,
+                name,
+                dumps(arguments),
+                status,
+                int(requires_approval),
+                reason,
+                result_status,
+                plan_id,
+                subtask_id,
+                stamp,
+                None if status is ToolCallStatus.PENDING else stamp,
             ),
         )
 
@@ -270,11 +308,15 @@ class ToolCallRepo(_Repo):
         return changed == 1
 
     async def count_pending(self, session_id: str) -> int:
-        row = await self._one("SELECT COUNT(*) FROM tool_calls WHERE session_id = ? AND status = 'pending'", (session_id,))
+        row = await self._one(
+            "SELECT COUNT(*) FROM tool_calls WHERE session_id = ? AND status = 'pending'", (session_id,)
+        )
         return int(row[0]) if row else 0
 
     async def for_session(self, session_id: str) -> list[ToolCallRow]:
-        rows = await self._all("SELECT * FROM tool_calls WHERE session_id = ? ORDER BY message_seq, rowid", (session_id,))
+        rows = await self._all(
+            "SELECT * FROM tool_calls WHERE session_id = ? ORDER BY message_seq, rowid", (session_id,)
+        )
         return [_call(r) for r in rows]
 
 
@@ -301,13 +343,33 @@ class PlanRepo(_Repo):
         await self._run(
             "INSERT INTO plans (id, session_id, version, goal, status, feedback, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (plan.id, plan.session_id, plan.version, plan.goal, plan.status, plan.feedback, plan.created_at, plan.updated_at),
+            (
+                plan.id,
+                plan.session_id,
+                plan.version,
+                plan.goal,
+                plan.status,
+                plan.feedback,
+                plan.created_at,
+                plan.updated_at,
+            ),
         )
         for s in plan.subtasks:
             await self._run(
                 "INSERT INTO subtasks (plan_id, id, ord, title, description, agent, dependencies, status, result, attempt)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (plan.id, s.id, s.ord, s.title, s.description, s.agent, dumps(list(s.dependencies)), s.status, s.result, s.attempt),
+                (
+                    plan.id,
+                    s.id,
+                    s.ord,
+                    s.title,
+                    s.description,
+                    s.agent,
+                    dumps(list(s.dependencies)),
+                    s.status,
+                    s.result,
+                    s.attempt,
+                ),
             )
 
     async def get(self, plan_id: str) -> PlanRow | None:
@@ -340,7 +402,13 @@ class PlanRepo(_Repo):
         await self._run("UPDATE plans SET status = ?, updated_at = ? WHERE id = ?", (status, now(), plan_id))
 
     async def set_subtask(
-        self, plan_id: str, subtask_id: str, status: SubtaskStatus, *, result: str | None = None, attempt: int | None = None
+        self,
+        plan_id: str,
+        subtask_id: str,
+        status: SubtaskStatus,
+        *,
+        result: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         await self._run(
             "UPDATE subtasks SET status = ?, result = COALESCE(?, result), attempt = COALESCE(?, attempt)"
@@ -382,7 +450,9 @@ class ApprovalRepo(_Repo):
         )
 
     async def rules(self, session_id: str) -> list[tuple[str, str]]:
-        rows = await self._all("SELECT tool, prefix FROM approval_rules WHERE session_id = ? ORDER BY created_at", (session_id,))
+        rows = await self._all(
+            "SELECT tool, prefix FROM approval_rules WHERE session_id = ? ORDER BY created_at", (session_id,)
+        )
         return [(r["tool"], r["prefix"]) for r in rows]
 
 
@@ -396,7 +466,14 @@ class TransitionRepo(_Repo):
     async def for_session(self, session_id: str) -> list[TransitionRow]:
         rows = await self._all("SELECT * FROM transitions WHERE session_id = ? ORDER BY id", (session_id,))
         return [
-            TransitionRow(r["session_id"], r["turn_id"], SessionState(r["from_state"]), SessionState(r["to_state"]), r["event"], r["at"])
+            TransitionRow(
+                r["session_id"],
+                r["turn_id"],
+                SessionState(r["from_state"]),
+                SessionState(r["to_state"]),
+                r["event"],
+                r["at"],
+            )
             for r in rows
         ]
 
@@ -425,7 +502,14 @@ class UsageRepo(_Repo):
     async def for_session(self, session_id: str) -> list[UsageRow]:
         rows = await self._all("SELECT * FROM usage WHERE session_id = ? ORDER BY agent", (session_id,))
         return [
-            UsageRow(AgentName(r["agent"]), r["requests"], r["prompt_tokens"], r["completion_tokens"], r["duration_ms"], r["nudges"])
+            UsageRow(
+                AgentName(r["agent"]),
+                r["requests"],
+                r["prompt_tokens"],
+                r["completion_tokens"],
+                r["duration_ms"],
+                r["nudges"],
+            )
             for r in rows
         ]
 

@@ -42,7 +42,10 @@ async def make_editor(workspace: Path, db_path: Path, llm: FakeLLM) -> AsyncIter
     started: list[Editor] = []
 
     async def make(
-        options: dict[str, Any] | None = None, progress: bool = False, env: dict[str, str] | None = None, **replies: list[Reply]
+        options: dict[str, Any] | None = None,
+        progress: bool = False,
+        env: dict[str, str] | None = None,
+        **replies: list[Reply],
     ) -> Editor:
         if replies:
             llm.script = Scripted(**replies)

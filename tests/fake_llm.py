@@ -82,104 +82,132 @@ class Scripted:
 
 
 def classify(agent: str, atomic: bool = True, confidence: str = "high") -> Reply:
-    return Reply(text=json.dumps({"is_atomic": atomic, "agent": agent, "confidence": confidence, "reason": f"looks like {agent}"}))
+    return Reply(
+        text=json.dumps(
+            {"is_atomic": atomic, "agent": agent, "confidence": confidence, "reason": f"looks like {agent}"}
+        )
+    )
+
+
+def _sse(wfile: Any, payload: dict[str, Any]) -> None:
+    data = f"data: {json.dumps(payload)}\n\n".encode()
+    wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+    wfile.flush()
+
+
+def _pieces(text: str, parts: int = 3) -> list[str]:
+    size = max(1, -(-len(text) // parts))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _stream(handler: BaseHTTPRequestHandler, reply: Reply, body: dict[str, Any]) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    out = handler.wfile
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
+
+    def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    for n, piece in enumerate(_pieces(reply.text)):
+        _sse(out, choice({"content": piece, **({"role": "assistant"} if n == 0 else {})}))
+    for index, (name, args) in enumerate(reply.calls):
+        raw = args if isinstance(args, str) else json.dumps(args)
+        first, *rest = _pieces(raw) or [""]
+        head = {
+            "index": index,
+            "id": f"call_fake_{index}",
+            "type": "function",
+            "function": {"name": name, "arguments": first},
+        }
+        _sse(out, choice({"tool_calls": [head]}))
+        for part in rest:
+            _sse(out, choice({"tool_calls": [{"index": index, "function": {"arguments": part}}]}))
+    _sse(out, choice({}, "tool_calls" if reply.calls else "stop"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        prompt, completion = len(json.dumps(body["messages"])) // 4, len(reply.text) // 4 + 1
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        _sse(out, {**base, "choices": [], "usage": usage})
+    done = b"data: [DONE]\n\n"
+    out.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
+    out.flush()
+
+
+def _json(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def _whole(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_fake_{i}",
+                "type": "function",
+                "function": {"name": n, "arguments": a if isinstance(a, str) else json.dumps(a)},
+            }
+            for i, (n, a) in enumerate(reply.calls)
+        ]
+    finish = "tool_calls" if reply.calls else "stop"
+    _json(
+        handler,
+        200,
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "fake",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        },
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        request = Request(body)
+        with fake.lock:
+            fake.requests.append(request)
+        reply = fake.script(request)
+        if reply.hold is not None:
+            fake.holds.append(reply.hold)
+            reply.hold.wait(60)
+        if reply.status != 200:
+            _json(self, reply.status, {"error": {"message": reply.text or "error", "type": "server_error"}})
+        elif body.get("stream"):
+            _stream(self, reply, body)
+        else:
+            _whole(self, reply)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeLLM
 
 
 class FakeLLM:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.requests: list[Request] = []
-        self._lock = threading.Lock()
-        self._holds: list[threading.Event] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                request = Request(body)
-                with fake._lock:
-                    fake.requests.append(request)
-                reply = fake.script(request)
-                if reply.hold is not None:
-                    fake._holds.append(reply.hold)
-                    reply.hold.wait(60)
-                if reply.status != 200:
-                    payload = json.dumps({"error": {"message": reply.text or "error", "type": "server_error"}}).encode()
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                if body.get("stream"):
-                    self._stream(reply, body)
-                else:
-                    self._whole(reply)
-
-            def _chunk(self, payload: dict[str, Any]) -> None:
-                data = f"data: {json.dumps(payload)}\n\n".encode()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self.wfile.flush()
-
-            def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
-                text = reply.text
-                pieces = [text[i : i + max(1, len(text) // 3 or 1)] for i in range(0, len(text), max(1, len(text) // 3 or 1))]
-                for n, piece in enumerate(pieces):
-                    delta: dict[str, Any] = {"content": piece}
-                    if n == 0:
-                        delta["role"] = "assistant"
-                    self._chunk({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-                for index, (name, args) in enumerate(reply.calls):
-                    raw = args if isinstance(args, str) else json.dumps(args)
-                    third = max(1, len(raw) // 3)
-                    parts = [raw[:third], raw[third : 2 * third], raw[2 * third :]]
-                    first = {"index": index, "id": f"call_fake_{index}", "type": "function",
-                             "function": {"name": name, "arguments": parts[0]}}
-                    self._chunk({**base, "choices": [{"index": 0, "delta": {"tool_calls": [first]}, "finish_reason": None}]})
-                    for part in parts[1:]:
-                        more = {"index": index, "function": {"arguments": part}}
-                        self._chunk({**base, "choices": [{"index": 0, "delta": {"tool_calls": [more]}, "finish_reason": None}]})
-                finish = "tool_calls" if reply.calls else "stop"
-                self._chunk({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-                if (body.get("stream_options") or {}).get("include_usage"):
-                    usage = {"prompt_tokens": len(json.dumps(body["messages"])) // 4, "completion_tokens": len(text) // 4 + 1}
-                    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-                    self._chunk({**base, "choices": [], "usage": usage})
-                done = b"data: [DONE]\n\n"
-                self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
-                self.wfile.flush()
-
-            def _whole(self, reply: Reply) -> None:
-                message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
-                if reply.calls:
-                    message["tool_calls"] = [
-                        {"id": f"call_fake_{i}", "type": "function",
-                         "function": {"name": n, "arguments": a if isinstance(a, str) else json.dumps(a)}}
-                        for i, (n, a) in enumerate(reply.calls)
-                    ]
-                payload = json.dumps({
-                    "id": "chatcmpl-fake", "object": "chat.completion", "created": 1, "model": "fake",
-                    "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if reply.calls else "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self.lock = threading.Lock()
+        self.holds: list[threading.Event] = []
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -194,7 +222,7 @@ class FakeLLM:
         return self
 
     def stop(self) -> None:
-        for hold in self._holds:
+        for hold in self.holds:
             hold.set()
         self._server.shutdown()
         self._server.server_close()

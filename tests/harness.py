@@ -24,8 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-                "CODELAB_AGENT_RETRY_BACKOFF": "0.01", "PYTHONPATH": str(ROOT)})
+    env.update(
+        {
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "CODELAB_AGENT_RETRY_BACKOFF": "0.01",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     env.update(extra)
     return env
 
@@ -69,9 +75,7 @@ class Editor:
             args += ["--api-base", self.api_base]
         await client.start_io(sys.executable, *args, env=self.env, cwd=str(self.workspace))
         self.client = client
-        capabilities = types.ClientCapabilities(
-            window=types.WindowClientCapabilities(work_done_progress=self.progress)
-        )
+        capabilities = types.ClientCapabilities(window=types.WindowClientCapabilities(work_done_progress=self.progress))
         self.initialize_result = await client.initialize_session(
             types.InitializeParams(
                 capabilities=capabilities,
@@ -128,7 +132,9 @@ class Editor:
             params["sessionId"] = session_id
         return await self.request("agent/sendMessage", params)
 
-    async def answer(self, session_id: str, call_id: str, status: str = "success", content: str | None = None, **extra: Any) -> dict[str, Any]:
+    async def answer(
+        self, session_id: str, call_id: str, status: str = "success", content: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"sessionId": session_id, "callId": call_id, "status": status, **extra}
         if content is not None:
             params["content"] = content
@@ -146,7 +152,9 @@ class Editor:
         status, content = self.tools.run(c["name"], c["arguments"])
         return await self.answer(session_id, call_id, status.value, content, **extra)
 
-    async def drive(self, result: dict[str, Any], *, reject: Callable[[dict[str, Any]], str | None] = lambda c: None) -> dict[str, Any]:
+    async def drive(
+        self, result: dict[str, Any], *, reject: Callable[[dict[str, Any]], str | None] = lambda c: None
+    ) -> dict[str, Any]:
         """Execute (or reject with feedback) every pending call until the turn rests."""
         while result["status"] == "awaiting_tool_results":
             for call_id in list(result["pendingToolCalls"]):
@@ -166,10 +174,10 @@ class Editor:
     def index(self, method: str, predicate: Callable[[dict[str, Any]], bool] = lambda p: True) -> int:
         return next(i for i, (name, params) in enumerate(self.events) if name == method and predicate(params))
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 20) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 20) -> None:
         async def poll() -> None:
             while not predicate():
                 self._changed.clear()
                 await self._changed.wait()
 
-        await asyncio.wait_for(poll(), timeout)
+        await asyncio.wait_for(poll(), within)

@@ -56,7 +56,9 @@ class WorkspaceTools:
         except (ToolFailure, OSError, UnicodeDecodeError):
             return None
         new = args["content"] if name == "write_file" else old.replace(args["old_text"], args["new_text"], 1)
-        diff = difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{args['path']}", f"b/{args['path']}")
+        diff = difflib.unified_diff(
+            old.splitlines(True), new.splitlines(True), f"a/{args['path']}", f"b/{args['path']}"
+        )
         return "".join(diff) or "(no change)"
 
     def _read_file(self, path: str, start_line: int | None = None, end_line: int | None = None) -> str:
@@ -121,9 +123,14 @@ class WorkspaceTools:
 
     def _execute_command(self, command: str, cwd: str | None = None, timeout_seconds: int | None = None) -> str:
         try:
-            done = subprocess.run(  # noqa: S602 - running the user's approved command is the point
-                command, shell=True, cwd=self.path(cwd or "."), capture_output=True, text=True,
-                timeout=timeout_seconds or 120, check=False,
+            done = subprocess.run(
+                command,
+                shell=True,
+                cwd=self.path(cwd or "."),
+                capture_output=True,
+                text=True,
+                timeout=timeout_seconds or 120,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise ToolFailure(f"the command timed out after {exc.timeout}s") from exc

@@ -65,9 +65,5 @@ class PermanentModelError(ModelFailure):
 
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:
     """A rough count (4 characters a token) for models that report no usage."""
-    chars = 0
-    for message in messages:
-        chars += len(str(message.get("content") or ""))
-        for call in message.get("tool_calls") or []:
-            chars += len(str(call))
+    chars = sum(len(str(m.get("content") or "")) + len(str(m.get("tool_calls") or "")) for m in messages)
     return chars // 4 + 1

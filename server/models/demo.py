@@ -50,7 +50,8 @@ def _read(request: ModelRequest) -> _Thread:
                 task = content
             results = []
         elif role == "assistant":
-            for call in message.get("tool_calls") or []:
+            calls: list[dict[str, Any]] = message.get("tool_calls") or []
+            for call in calls:
                 names[call["id"]] = call["function"]["name"]
         elif role == "tool":
             results.append((names.get(str(message.get("tool_call_id")), "?"), content))
@@ -83,12 +84,34 @@ def _file_content(path: str, task: str) -> str:
             return f"from {module} import main\n\n\ndef test_main() -> None:\n    main()\n"
         return f'"""{stem}: written by the codelab-agent demo model."""\n\n\ndef main() -> None:\n    print("{stem} works")\n\n\nif __name__ == "__main__":\n    main()\n'
     if path.endswith(".md"):
-        return f"# {task.splitlines()[0][:80] if task else path}\n\nWritten by the codelab-agent demo model.\n"
+        subtask = re.search(r"^Your subtask \([^)]*\): (.+)$", task, re.MULTILINE)
+        title = subtask.group(1) if subtask else (task.splitlines()[0][:80] if task else path)
+        return f"# {title}\n\nWritten by the codelab-agent demo model.\n"
     return f"{task.splitlines()[0] if task else path}\n"
 
 
 def _slug(text: str) -> str:
-    words = [w for w in re.findall(r"[a-z]+", text.lower()) if w not in {"a", "an", "the", "implement", "build", "app", "application", "for", "of", "with", "and", "create", "make", "please"}]
+    words = [
+        w
+        for w in re.findall(r"[a-z]+", text.lower())
+        if w
+        not in {
+            "a",
+            "an",
+            "the",
+            "implement",
+            "build",
+            "app",
+            "application",
+            "for",
+            "of",
+            "with",
+            "and",
+            "create",
+            "make",
+            "please",
+        }
+    ]
     return "_".join(words[:2]) or "project"
 
 
@@ -126,17 +149,39 @@ class DemoModel:
             return "The plan awaits your approval.", ()
         slug = _slug(thread.task)
         subtasks: list[dict[str, Any]] = [
-            {"id": "s1", "title": f"Write the {slug} module", "agent": "code", "dependencies": [],
-             "description": f"Create the file `{slug}.py` with a main() entry point for: {thread.task}"},
-            {"id": "s2", "title": "Write its tests", "agent": "code", "dependencies": ["s1"],
-             "description": f"Create the file `test_{slug}.py` that tests `{slug}.py`."},
-            {"id": "s3", "title": "Document how to run it", "agent": "code", "dependencies": ["s1", "s2"],
-             "description": "Create the file `README.md` saying how to run the module and its tests."},
+            {
+                "id": "s1",
+                "title": f"Write the {slug} module",
+                "agent": "code",
+                "dependencies": [],
+                "description": f"Create the file `{slug}.py` with a main() entry point for: {thread.task}",
+            },
+            {
+                "id": "s2",
+                "title": "Write its tests",
+                "agent": "code",
+                "dependencies": ["s1"],
+                "description": f"Create the file `test_{slug}.py` that tests `{slug}.py`.",
+            },
+            {
+                "id": "s3",
+                "title": "Document how to run it",
+                "agent": "code",
+                "dependencies": ["s1", "s2"],
+                "description": "Create the file `README.md` saying how to run the module and its tests.",
+            },
         ]
         if thread.revision:
             feedback = thread.revision.split(":", 1)[-1].strip()
-            subtasks.append({"id": "s4", "title": f"Address the review: {feedback[:60]}", "agent": "code",
-                             "dependencies": ["s3"], "description": f"Create the file `NOTES.md` recording: {feedback}"})
+            subtasks.append(
+                {
+                    "id": "s4",
+                    "title": f"Address the review: {feedback[:60]}",
+                    "agent": "code",
+                    "dependencies": ["s3"],
+                    "description": f"Create the file `NOTES.md` recording: {feedback}",
+                }
+            )
         plan = _call("create_plan", goal=thread.task, subtasks=subtasks)
         return f"I propose a plan of {len(subtasks)} subtasks.", (plan,)
 
@@ -150,7 +195,10 @@ class DemoModel:
         if thread.results:
             content = thread.results[-1][1]
             lines = content.splitlines()
-            return f"{target.group(1) if target else 'The file'} has {len(lines)} lines. It begins with: {lines[0] if lines else '(empty)'}", ()
+            return (
+                f"{target.group(1) if target else 'The file'} has {len(lines)} lines. It begins with: {lines[0] if lines else '(empty)'}",
+                (),
+            )
         return f"In short: {thread.task.strip()} — the demo model gives no real explanations; configure a model.", ()
 
     def _code(self, thread: _Thread, agent: AgentName) -> tuple[str, tuple[ReplyToolCall, ...]]:
@@ -164,10 +212,20 @@ class DemoModel:
             if tool in ("write_file", "edit_file") and target:
                 return "", (_call("attempt_completion", result=f"Wrote {target.group(1)}."),)
             if tool == "read_file":
-                return "", (_call("attempt_completion", result=f"Read {target.group(1) if target else 'the file'}: {len(result.splitlines())} lines, no problem found by the demo model."),)
+                return "", (
+                    _call(
+                        "attempt_completion",
+                        result=f"Read {target.group(1) if target else 'the file'}: {len(result.splitlines())} lines, no problem found by the demo model.",
+                    ),
+                )
             if tool == "list_files":
                 entries = [line for line in result.splitlines() if line.strip()]
-                return "", (_call("attempt_completion", result=f"The workspace has {len(entries)} entries; the demo model makes no other change."),)
+                return "", (
+                    _call(
+                        "attempt_completion",
+                        result=f"The workspace has {len(entries)} entries; the demo model makes no other change.",
+                    ),
+                )
             return "", (_call("attempt_completion", result=f"Done ({tool} answered)."),)
         if target:
             if agent is AgentName.DEBUG:
@@ -175,5 +233,11 @@ class DemoModel:
             path = target.group(1)
             return f"I'll write {path}.", (_call("write_file", path=path, content=_file_content(path, thread.task)),)
         if re.search(r"\b(a|the) file\b", thread.task.lower()):
-            return "", (_call("ask_followup_question", question="What should the file be called?", suggestions=["hello.py", "main.py"]),)
+            return "", (
+                _call(
+                    "ask_followup_question",
+                    question="What should the file be called?",
+                    suggestions=["hello.py", "main.py"],
+                ),
+            )
         return "Let me look around.", (_call("list_files", path=".", recursive=False),)
