@@ -29,6 +29,16 @@ class ApprovalOptions(WireModel):
     outside_workspace: OutsideWorkspace | None = None
 
 
+class LimitsOptions(WireModel):
+    """An extension of PROTOCOL.md's options: the sidecar's budgets."""
+
+    max_steps: int | None = Field(
+        default=None, ge=1, le=10_000, description="Model calls per turn (per subtask in a plan)."
+    )
+    max_message_bytes: int | None = Field(default=None, ge=1)
+    max_tool_result_bytes: int | None = Field(default=None, ge=1)
+
+
 class InitializationOptions(WireModel):
     """Every field optional; what is given overrides flags, environment and defaults."""
 
@@ -36,6 +46,7 @@ class InitializationOptions(WireModel):
     database: str | None = Field(default=None, min_length=1)
     llm: LlmOptions | None = None
     approval: ApprovalOptions | None = None
+    limits: LimitsOptions | None = None
 
 
 class ConfigurationSettings(WireModel):

@@ -32,7 +32,12 @@ def resolve(base: Settings, options: InitializationOptions, client_root: str | N
         settings = replace(settings, workspace_root=Path(root).expanduser().resolve())
     if options.database:
         settings = replace(settings, database=Path(options.database).expanduser())
-    return replace(settings, llm=settings.llm.merged(options.llm), approval=settings.approval.merged(options.approval))
+    return replace(
+        settings,
+        llm=settings.llm.merged(options.llm),
+        approval=settings.approval.merged(options.approval),
+        limits=settings.limits.merged(options.limits),
+    )
 
 
 class App:

@@ -44,12 +44,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ExpectedErrors(logging.Filter):
+    """pygls logs a traceback for every error response; a domain error answered to the
+    editor (SessionBusy, InvalidParams, …) is not a fault of the sidecar."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from protocol.errors import AgentError  # noqa: PLC0415
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, AgentError)
+
+
 def _logging(log_file: str | None, level: str) -> None:
     handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_ExpectedErrors())
     quiet = logging.WARNING if level != "DEBUG" else logging.DEBUG
     for name in ("pygls", "LiteLLM", "litellm", "httpx", "httpcore", "aiosqlite", "asyncio"):
         logging.getLogger(name).setLevel(max(quiet, logging.getLogger(name).level))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from protocol.base import WireModel
@@ -52,13 +52,12 @@ class Unit:
         """Change session fields other than state and agent (those have their doors)."""
         if "state" in fields or "current_agent" in fields:
             raise ValueError("state and current_agent change only through transition() and switch_agent()")
-        await self.tx.sessions.update(self.session.id, **fields)
-        await self.refresh()
+        await self._set(**fields)
 
-    async def refresh(self) -> None:
-        row = await self.tx.sessions.get(self.session.id)
-        assert row is not None
-        self.session = row
+    async def _set(self, **fields: Any) -> None:
+        """Write session fields and mirror them in `self.session` (no re-read)."""
+        stamp = await self.tx.sessions.update(self.session.id, **fields)
+        self.session = replace(self.session, **fields, updated_at=stamp)
 
 
 @asynccontextmanager
@@ -84,9 +83,8 @@ async def transition(unit: Unit, dst: SessionState, event: Event, *, result: Tur
     fields: dict[str, Any] = {"state": dst}
     if result is not None:
         fields["last_result"] = result.model_dump_json(by_alias=True, exclude_none=True)
-    await unit.tx.sessions.update(unit.session.id, **fields)
+    await unit._set(**fields)  # pyright: ignore[reportPrivateUsage] - this is the door
     await unit.tx.transitions.add(TransitionRow(unit.session.id, unit.session.turn_id, src, dst, event, now()))
-    await unit.refresh()
     log.info("session %s: %s → %s (%s)", unit.session.id, src, dst, event)
     unit.status(StatusEvent.STATE_CHANGED, f"{src} → {dst} ({event})", {"from": src, "to": dst, "event": event})
 
@@ -100,8 +98,7 @@ async def switch_agent(unit: Unit, to: AgentName, reason: str, *, announce: bool
     if src == to:
         return
     note = f"Agent switched: {src} → {to}. {reason}".strip()
-    await unit.tx.sessions.update(unit.session.id, current_agent=to, switch_count=unit.session.switch_count + 1)
-    await unit.refresh()
+    await unit._set(current_agent=to, switch_count=unit.session.switch_count + 1)  # pyright: ignore[reportPrivateUsage]
     await unit.tx.messages.add(
         unit.session.id,
         role=MessageRole.SYSTEM,

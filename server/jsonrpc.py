@@ -17,7 +17,6 @@ from typing import Any, BinaryIO
 
 import cattrs
 from lsprotocol import converters
-from lsprotocol.types import ResponseErrorMessage
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest, JsonRpcParseError
 from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCNotification, JsonRPCProtocol, JsonRPCRequestMessage, JsonRPCResponseMessage
@@ -79,7 +78,9 @@ class _Reader:
 
 
 def _send_error(protocol: JsonRPCProtocol, msg_id: Any, error: JsonRpcException) -> None:
-    protocol._send_data(ResponseErrorMessage(id=msg_id, error=error.to_response_error()))  # pyright: ignore[reportPrivateUsage, reportArgumentType]
+    # A plain dict: lsprotocol's message class would drop `"id": null`, which a parse error needs.
+    response = {"jsonrpc": "2.0", "id": msg_id, "error": {"code": error.code, "message": error.message}}
+    protocol._send_data(response)  # pyright: ignore[reportPrivateUsage]
 
 
 def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
@@ -97,6 +98,9 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
     msg_id = message.get("id")
     if "method" in message and not isinstance(message["method"], str):
         _send_error(protocol, msg_id, JsonRpcInvalidRequest("Invalid Request: method must be a string"))
+        return
+    if "method" not in message and "result" not in message and "error" not in message:
+        _send_error(protocol, msg_id, JsonRpcInvalidRequest("Invalid Request: no method, result or error"))
         return
     try:
         structured = protocol.structure_message(message)

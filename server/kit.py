@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from server.models.base import Model
 from server.notify import Notifier
 from server.settings import Settings
 from storage.db import Database
-from storage.records import PlanRow
+from storage.records import MessageRow, PlanRow
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,44 @@ class Kit:
     models: Callable[[str], Model]
     caller: ModelCaller
     progress: Progress = field(init=False)
+    threads: Threads = field(init=False)
 
     def __post_init__(self) -> None:
         self.progress = Progress(self.notifier)
+        self.threads = Threads(self.db)
+
+
+Scope = tuple[str, str, int] | None
+
+
+class Threads:
+    """The messages of each conversation thread (a session's main thread, or one
+    subtask attempt's), fetched incrementally.
+
+    Messages are append-only and a session is written by one process at a time (its
+    lease), so a step fetches only the rows added since the last one instead of
+    decoding the whole history again. Least recently used threads are dropped."""
+
+    LIMIT = 64
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._cache: OrderedDict[tuple[str, Scope], list[MessageRow]] = OrderedDict()
+
+    async def get(self, session_id: str, scope: Scope) -> list[MessageRow]:
+        key = (session_id, scope)
+        rows = self._cache.pop(key, [])
+        after = rows[-1].seq if rows else 0
+        read = self._db.read.messages
+        rows += await (read.subtask_thread(session_id, scope, after) if scope else read.main_thread(session_id, after))
+        self._cache[key] = rows
+        while len(self._cache) > self.LIMIT:
+            self._cache.popitem(last=False)
+        return rows
+
+    def forget(self, session_id: str) -> None:
+        for key in [k for k in self._cache if k[0] == session_id]:
+            del self._cache[key]
 
 
 class Progress:

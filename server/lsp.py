@@ -20,7 +20,7 @@ from pygls.uris import to_fs_path
 from protocol import methods as m
 from protocol.base import WireModel
 from protocol.capabilities import AgentCapability
-from protocol.errors import InvalidParams, ServerNotInitialized
+from protocol.errors import AgentError, InvalidParams, ServerNotInitialized
 from protocol.notifications import Notification
 from protocol.settings import ConfigurationSettings, InitializationOptions
 from server import __version__
@@ -130,8 +130,12 @@ class AgentServer(LanguageServer):
 
     def _handler(self, method: m.Method, call: Call) -> Callable[[Any], Awaitable[dict[str, Any]]]:
         async def handle(params: Any) -> dict[str, Any]:
-            app = self.require_app()
-            result = await call(app.runtime, parse_params(method.params, params))
+            try:
+                app = self.require_app()
+                result = await call(app.runtime, parse_params(method.params, params))
+            except AgentError as exc:
+                log.info("%s → %d: %s", method.name, exc.code, exc.message)
+                raise
             return result.wire()
 
         handle.__name__ = method.name.replace("/", "_")

@@ -134,6 +134,7 @@ class Runtime:
             if not await self.leases.holds(session_id):
                 async with self.kit.db.transaction() as tx:
                     await self.leases.take(tx, session_id)
+                self.kit.threads.forget(session_id)  # another process may have written it
             yield gate
 
     async def _run(self, gate: _Gate, session_id: str) -> TurnResult:
@@ -485,6 +486,7 @@ class Runtime:
         async with self._claim(p.session_id), self.kit.db.transaction() as tx:
             deleted = await tx.sessions.delete(p.session_id)
         self._gates.pop(p.session_id, None)
+        self.kit.threads.forget(p.session_id)
         return DeleteSessionResult(deleted=deleted)
 
     # --- lifecycle ----------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from protocol.enums import OutsideWorkspace, ToolCategory
-from protocol.settings import ApprovalOptions, LlmOptions
+from protocol.settings import ApprovalOptions, LimitsOptions, LlmOptions
 from storage.db import default_database_path
 
 DEMO_MODEL = "demo"
@@ -90,6 +90,9 @@ class Limits:
     max_tool_result_bytes: int = 1024 * 1024
     lease_seconds: float = 30.0
     """How long another process must wait for a session whose holder stopped renewing."""
+
+    def merged(self, options: LimitsOptions | None) -> Limits:
+        return replace(self, **options.model_dump(exclude_none=True)) if options else self
 
 
 @dataclass(frozen=True)

@@ -84,12 +84,7 @@ async def agent_step(kit: Kit, s: SessionRow, where: Where, cancel: asyncio.Even
                 unit,
                 f"the {spec.name} agent used its budget of {settings.limits.max_steps} model calls without finishing",
             )
-    scope = where.scope
-    thread = (
-        await kit.db.read.messages.subtask_thread(s.id, scope)
-        if scope
-        else await kit.db.read.messages.main_thread(s.id)
-    )
+    thread = await kit.threads.get(s.id, where.scope)
     request = ModelRequest(
         agent=spec.name,
         purpose="agent",

@@ -72,13 +72,13 @@ class Database:
     async def transaction(self) -> AsyncGenerator[Repos, None]:
         """A write transaction: committed when the block ends, rolled back on error."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._writer.execute_fetchall("BEGIN IMMEDIATE")
             try:
                 yield Repos(self._writer)
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await self._writer.execute_fetchall("ROLLBACK")
                 raise
-            await self._writer.execute("COMMIT")
+            await self._writer.execute_fetchall("COMMIT")
 
     async def integrity_check(self) -> str:
         async with self._reader.execute("PRAGMA integrity_check") as cur:

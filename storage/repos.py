@@ -43,22 +43,23 @@ class _Repo:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    # Each helper is one hop to aiosqlite's worker thread (the hops, not SQLite, are
+    # what a step costs): no cursor objects, counts through RETURNING.
+
     async def _one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = list(await self._conn.execute_fetchall(sql, params))
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Params = ()) -> Iterable[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchall()
+        return await self._conn.execute_fetchall(sql, params)
 
     async def _run(self, sql: str, params: Params = ()) -> int:
-        """Execute a statement; returns the number of rows it changed."""
-        async with self._conn.execute(sql, params) as cur:
-            return cur.rowcount
+        """Execute a data-changing statement; returns the number of rows it changed."""
+        return len(list(await self._conn.execute_fetchall(sql + " RETURNING 1", params)))
 
     async def _insert(self, sql: str, params: Params = ()) -> int:
-        async with self._conn.execute(sql, params) as cur:
-            return int(cur.lastrowid or 0)
+        row = await self._conn.execute_insert(sql, params)
+        return int(row[0]) if row else 0
 
 
 # --- sessions ----------------------------------------------------------------------
@@ -108,13 +109,15 @@ class SessionRepo(_Repo):
         row = await self._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
         return _session(row) if row else None
 
-    async def update(self, session_id: str, **fields: Any) -> None:
+    async def update(self, session_id: str, **fields: Any) -> str:
+        """Change the given fields; returns the new `updated_at`."""
         unknown = set(fields) - _SESSION_FIELDS
         if unknown:
             raise ValueError(f"unknown session fields: {sorted(unknown)}")
-        fields["updated_at"] = now()
+        fields["updated_at"] = stamp = now()
         assignments = ", ".join(f"{name} = ?" for name in fields)
         await self._run(f"UPDATE sessions SET {assignments} WHERE id = ?", (*fields.values(), session_id))
+        return stamp
 
     async def page(self, limit: int, after: tuple[str, str] | None) -> list[SessionRow]:
         """Most recently updated first; `after` is the (updated_at, id) of the last row seen."""
@@ -203,17 +206,19 @@ class MessageRepo(_Repo):
         rows = await self._all("SELECT * FROM messages WHERE session_id = ? ORDER BY seq", (session_id,))
         return [_message(r) for r in rows]
 
-    async def main_thread(self, session_id: str) -> list[MessageRow]:
-        """The conversation outside any plan subtask."""
+    async def main_thread(self, session_id: str, after: int = 0) -> list[MessageRow]:
+        """The conversation outside any plan subtask (messages after seq `after`)."""
         rows = await self._all(
-            "SELECT * FROM messages WHERE session_id = ? AND subtask_id IS NULL ORDER BY seq", (session_id,)
+            "SELECT * FROM messages WHERE session_id = ? AND subtask_id IS NULL AND seq > ? ORDER BY seq",
+            (session_id, after),
         )
         return [_message(r) for r in rows]
 
-    async def subtask_thread(self, session_id: str, scope: tuple[str, str, int]) -> list[MessageRow]:
+    async def subtask_thread(self, session_id: str, scope: tuple[str, str, int], after: int = 0) -> list[MessageRow]:
         rows = await self._all(
-            "SELECT * FROM messages WHERE session_id = ? AND plan_id = ? AND subtask_id = ? AND attempt = ? ORDER BY seq",
-            (session_id, *scope),
+            "SELECT * FROM messages WHERE session_id = ? AND plan_id = ? AND subtask_id = ? AND attempt = ? AND seq > ?"
+            " ORDER BY seq",
+            (session_id, *scope, after),
         )
         return [_message(r) for r in rows]
 

@@ -4,6 +4,7 @@ records every notification in arrival order, and can execute tool calls."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -74,15 +75,20 @@ class Editor:
         if self.api_base:
             args += ["--api-base", self.api_base]
         await client.start_io(sys.executable, *args, env=self.env, cwd=str(self.workspace))
-        self.client = client
         capabilities = types.ClientCapabilities(window=types.WindowClientCapabilities(work_done_progress=self.progress))
-        self.initialize_result = await client.initialize_session(
-            types.InitializeParams(
-                capabilities=capabilities,
-                root_uri=self.workspace.as_uri(),
-                initialization_options=self.options or None,
+        try:
+            self.initialize_result = await client.initialize_session(
+                types.InitializeParams(
+                    capabilities=capabilities,
+                    root_uri=self.workspace.as_uri(),
+                    initialization_options=self.options or None,
+                )
             )
-        )
+        except BaseException:
+            client.exit(None)  # a failed initialize leaves the server up: tell it to go
+            await client.stop()
+            raise
+        self.client = client
         return self
 
     async def stop(self) -> None:
@@ -174,10 +180,13 @@ class Editor:
     def index(self, method: str, predicate: Callable[[dict[str, Any]], bool] = lambda p: True) -> int:
         return next(i for i, (name, params) in enumerate(self.events) if name == method and predicate(params))
 
-    async def wait_for(self, predicate: Callable[[], bool], within: float = 20) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 30) -> None:
+        """Wait until `predicate()` holds (it is checked on each notification and every 20 ms)."""
+
         async def poll() -> None:
             while not predicate():
                 self._changed.clear()
-                await self._changed.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.02)
 
         await asyncio.wait_for(poll(), within)

@@ -37,7 +37,7 @@ class SidecarClient:
         return forward
 
     async def start(self, args: list[str], workspace: Path, *, show_logs: bool = False) -> None:
-        await self._client.start_io(sys.executable, "-m", "server", "--stdio", *args)
+        await self._client.start_io(sys.executable, "-m", "server", "--stdio", *args)  # pyright: ignore[reportUnknownMemberType]
         process: Any = getattr(self._client, "_server", None)
         if process is not None and process.stderr is not None:
             self._stderr = asyncio.create_task(_drain(process.stderr, show_logs))

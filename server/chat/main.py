@@ -107,7 +107,7 @@ class Chat:
     def _finish(self, result: dict[str, Any]) -> int:
         status = result["status"]
         if status == "failed":
-            error = result.get("error") or {}
+            error: dict[str, Any] = result.get("error") or {}
             _say(f"Failed: {error.get('message') or result.get('message')}")
             _say(f"  · continue with: codelab-agent chat --resume {result['sessionId']}")
         elif result.get("message"):
@@ -142,7 +142,7 @@ class Chat:
             choice = (await _ask("Run it? [y]es / [a]lways / [n]o: ")).lower()[:1]
             if choice in ("y", "a"):
                 return choice, ""
-            if choice == "n" or choice == "":
+            if choice in {"n", ""}:
                 return "n", await _ask("Feedback for the agent (optional): ")
 
     async def _question(self, result: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ _EXPLAIN = ("explain", "what is", "what does", "what are", "why ", "how does", "
 _DEBUG = ("fix", "bug", "error", "debug", "fails", "failing", "crash", "broken", "exception", "traceback")
 _ACTION = ("create", "write", "add", "change", "implement", "make", "refactor", "fix")
 REJECTED = "The user rejected this tool call."
+_EVERY_FILE = re.compile(r"\b(read|review) (every|each|all)( the)? files?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,16 @@ class DemoModel:
         plan = _call("create_plan", goal=thread.task, subtasks=subtasks)
         return f"I propose a plan of {len(subtasks)} subtasks.", (plan,)
 
+    def _read_every_file(self, thread: _Thread) -> tuple[str, tuple[ReplyToolCall, ...]]:
+        """List the workspace, then read its files one per step: a long, honest loop."""
+        if not thread.results:
+            return "Listing the workspace.", (_call("list_files", path=".", recursive=True),)
+        listing = [line for line in thread.results[0][1].splitlines() if line and not line.endswith("/")]
+        done = sum(1 for tool, _ in thread.results[1:] if tool == "read_file")
+        if done < len(listing):
+            return "", (_call("read_file", path=listing[done]),)
+        return "", (_call("attempt_completion", result=f"Read {done} files."),)
+
     def _explain(self, thread: _Thread) -> tuple[str, tuple[ReplyToolCall, ...]]:
         lowered = thread.task.lower()
         if any(lowered.startswith(word) for word in _ACTION):
@@ -202,6 +213,8 @@ class DemoModel:
         return f"In short: {thread.task.strip()} — the demo model gives no real explanations; configure a model.", ()
 
     def _code(self, thread: _Thread, agent: AgentName) -> tuple[str, tuple[ReplyToolCall, ...]]:
+        if _EVERY_FILE.search(thread.task):
+            return self._read_every_file(thread)
         target = _FILE.search(thread.task)
         if thread.results:
             tool, result = thread.results[-1]

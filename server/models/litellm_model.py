@@ -49,8 +49,29 @@ def _load() -> Any:
 
     litellm.suppress_debug_info = True
     litellm.drop_params = True
-    log.info("litellm imported in %.2fs", time.perf_counter() - started)
+    imported = time.perf_counter()
+    _warm_up(litellm)
+    log.info("litellm imported in %.2fs, warmed up in %.2fs", imported - started, time.perf_counter() - imported)
     return litellm
+
+
+def _warm_up(litellm: Any) -> None:
+    """One mocked streaming call with a tool (no network): it loads the modules a
+    first real call would otherwise load while the user waits (about a second)."""
+    messages = [{"role": "user", "content": "warm-up"}]
+    tool = {"type": "function", "function": {"name": "noop", "parameters": {"type": "object", "properties": {}}}}
+
+    async def call() -> None:
+        stream = await litellm.acompletion(
+            model="openai/warm-up", messages=messages, tools=[tool], stream=True, mock_response="ok", timeout=5
+        )
+        chunks = [chunk async for chunk in stream]
+        litellm.stream_chunk_builder(chunks, messages=messages)
+
+    try:
+        asyncio.run(call())
+    except Exception:
+        log.debug("litellm warm-up failed", exc_info=True)
 
 
 def start_import() -> Future[Any]:
@@ -79,16 +100,29 @@ def redact(text: str) -> str:
     return _SECRET.sub("[redacted]", text)
 
 
+def route(name: str, api_base: str | None) -> str:
+    """The litellm model string to call.
+
+    `openai/NAME` with an API base is an OpenAI-compatible server (llama.cpp, vLLM,
+    LM Studio): litellm's generic OpenAI-compatible handler speaks the same wire format
+    without the OpenAI SDK's per-call walk over every message, which costs ~140 ms a
+    call on a 600-message history (`python bench/run.py` shows the step latency)."""
+    if api_base and name.startswith("openai/"):
+        return "hosted_vllm/" + name.removeprefix("openai/")
+    return name
+
+
 class LiteLLMModel:
     def __init__(self, name: str, *, api_base: str | None, timeout_seconds: float) -> None:
         self.name = name
+        self._route = route(name, api_base)
         self._api_base = api_base
         self._timeout = timeout_seconds
 
     async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
         litellm = await asyncio.wrap_future(start_import())
         kwargs: dict[str, Any] = {
-            "model": self.name,
+            "model": self._route,
             "messages": request.messages,
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -99,7 +133,7 @@ class LiteLLMModel:
             kwargs["tools"] = request.tools
         if self._api_base:
             kwargs["api_base"] = self._api_base
-            if self.name.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+            if self._route.startswith("hosted_vllm/") and not os.environ.get("OPENAI_API_KEY"):
                 kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers want some key
         try:
             stream = await litellm.acompletion(**kwargs)

@@ -1,0 +1,214 @@
+"""Benchmarks: `python bench/run.py` prints a table. Run on demand, not in CI.
+
+- cold start: process start → `initialize` result;
+- one step: `agent/toolResult` in → next `agent/toolCall` out, with an instant local
+  model behind litellm, over many steps (p50, p99); the same round trip through a bare
+  pygls server with the same framing (the floor) and the ratio;
+- RSS after start and after the first model call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lsprotocol import types  # noqa: E402
+from pygls.lsp.client import LanguageClient  # noqa: E402
+
+from bench import instant_llm  # noqa: E402
+from server.chat.tools import WorkspaceTools  # noqa: E402
+from server.jsonrpc import raw_converter  # noqa: E402
+
+ENV = {
+    **{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+    "NO_PROXY": "127.0.0.1",
+    "PYTHONPATH": str(ROOT),
+}
+
+
+class Client:
+    def __init__(self) -> None:
+        self.lsp = LanguageClient("bench", "1", converter_factory=raw_converter)
+        self.calls: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+
+        @self.lsp.feature("agent/toolCall")
+        def on_call(params: dict[str, Any]) -> None:
+            self.calls.put_nowait((time.perf_counter(), params))
+
+        for method in ("agent/stream", "agent/status", "agent/planUpdate"):
+            self.lsp.feature(method)(lambda params: None)
+
+    async def start(self, *args: str, options: dict[str, Any] | None = None, workspace: Path) -> float:
+        started = time.perf_counter()
+        await self.lsp.start_io(*args, env=ENV, cwd=str(workspace))
+        await self.lsp.initialize_async(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(), root_uri=workspace.as_uri(), initialization_options=options
+            )
+        )
+        elapsed = time.perf_counter() - started
+        self.lsp.initialized(types.InitializedParams())
+        return elapsed
+
+    @property
+    def pid(self) -> int:
+        return self.lsp._server.pid  # type: ignore[union-attr]
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return await self.lsp.protocol.send_request_async(method, params)
+
+    async def stop(self) -> None:
+        await self.lsp.shutdown_async(None)
+        self.lsp.exit(None)
+        await self.lsp.stop()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def cold_start(runs: int, tmp: Path) -> list[float]:
+    times = []
+    for i in range(runs):
+        client = Client()
+        times.append(
+            await client.start(
+                sys.executable,
+                "-m",
+                "server",
+                "--db",
+                str(tmp / f"cold{i}.db"),
+                "--model",
+                "demo",
+                "--log-level",
+                "WARNING",
+                workspace=tmp,
+            )
+        )
+        await client.stop()
+    return times
+
+
+async def sidecar_steps(steps: int, tmp: Path, model: list[str]) -> tuple[list[float], dict[str, float], float]:
+    """Steps of the code agent reading the workspace's files one by one."""
+    workspace = tmp / f"files-{model[0].replace('/', '-')}"
+    workspace.mkdir()
+    for i in range(steps + 5):
+        (workspace / f"f{i:04d}.txt").write_text("A\n")
+    client = Client()
+    await client.start(
+        sys.executable,
+        "-m",
+        "server",
+        "--db",
+        str(tmp / f"{workspace.name}.db"),
+        "--model",
+        *model,
+        "--log-level",
+        "WARNING",
+        options={"limits": {"maxSteps": steps + 50}},
+        workspace=workspace,
+    )
+    memory = {"after start": rss_mb(client.pid)}
+    result = await client.request("agent/sendMessage", {"text": "read every file", "mode": "code"})
+    memory["after first model call"] = rss_mb(client.pid)
+    session = result["sessionId"]
+    tools = WorkspaceTools(workspace)
+    _, call = await client.calls.get()
+    latencies = []
+    for _ in range(steps):
+        status, content = tools.run(call["name"], call["arguments"])
+        sent = time.perf_counter()
+        answered = asyncio.ensure_future(
+            client.request(
+                "agent/toolResult",
+                {"sessionId": session, "callId": call["callId"], "status": status.value, "content": content},
+            )
+        )
+        arrived, call = await client.calls.get()
+        latencies.append(arrived - sent)
+        await answered
+    usage = (await client.request("agent/getSession", {"sessionId": session}))["usage"]["byAgent"]["code"]
+    model_ms = usage["durationMs"] / usage["requests"]
+    memory[f"after {steps} steps"] = rss_mb(client.pid)
+    await client.stop()
+    return latencies, memory, model_ms / 1000
+
+
+async def floor_steps(steps: int, tmp: Path) -> list[float]:
+    client = Client()
+    await client.start(sys.executable, str(ROOT / "bench" / "floor_server.py"), workspace=tmp)
+    latencies, pending = [], "call_0"
+    for _ in range(steps):
+        sent = time.perf_counter()
+        answered = asyncio.ensure_future(
+            client.request(
+                "agent/toolResult", {"sessionId": "s", "callId": pending, "status": "success", "content": "A"}
+            )
+        )
+        arrived, call = await client.calls.get()
+        latencies.append(arrived - sent)
+        pending = call["callId"]
+        await answered
+    await client.stop()
+    return latencies
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f} ms"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--cold-runs", type=int, default=10)
+    args = parser.parse_args()
+    server, url = await instant_llm.start()
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        cold = await cold_start(args.cold_runs, tmp)
+        demo, _, _ = await sidecar_steps(args.steps, tmp, ["demo"])
+        steps, memory, model = await sidecar_steps(args.steps, tmp, ["openai/instant", "--api-base", url])
+        floor = await floor_steps(args.steps, tmp)
+    server.close()
+    rows = [
+        ("cold start → initialize result (p50)", ms(statistics.median(cold))),
+        ("cold start → initialize result (max)", ms(max(cold))),
+        (f"step toolResult → toolCall, in-process demo model (p50, {args.steps} steps)", ms(pct(demo, 0.5))),
+        ("step toolResult → toolCall, in-process demo model (p99)", ms(pct(demo, 0.99))),
+        ("step, litellm → instant local OpenAI-compatible server (p50)", ms(pct(steps, 0.5))),
+        ("step, litellm → instant local OpenAI-compatible server (p99)", ms(pct(steps, 0.99))),
+        ("  of which the model call, litellm included (mean)", ms(model)),
+        ("step through a bare pygls server, floor (p50)", ms(pct(floor, 0.5))),
+        ("step through a bare pygls server, floor (p99)", ms(pct(floor, 0.99))),
+        ("ratio demo-model sidecar / floor (p50)", f"{pct(demo, 0.5) / pct(floor, 0.5):8.1f} x"),
+        ("ratio litellm sidecar / floor (p50)", f"{pct(steps, 0.5) / pct(floor, 0.5):8.1f} x"),
+        *((f"RSS {label}", f"{value:8.1f} MB") for label, value in memory.items()),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}} | value")
+    print(f"{'-' * width}-|-{'-' * 12}")
+    for label, value in rows:
+        print(f"{label:<{width}} | {value}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

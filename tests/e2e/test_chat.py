@@ -1,0 +1,61 @@
+"""`codelab-agent chat`, the terminal client, run as a new user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness import base_env
+
+CLI = Path(sys.executable).with_name("codelab-agent")
+
+
+def chat(
+    workspace: Path, db: Path, *args: str, answers: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = base_env(**(env or {}))
+    environment.pop("CODELAB_AGENT_MODEL", None)
+    return subprocess.run(
+        [str(CLI), "chat", "--workspace", str(workspace), "--db", str(db), *args],
+        input=answers,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+        cwd=workspace,
+    )
+
+
+def test_a_new_user_creates_hello_py_with_the_demo_model(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "--yes", "create hello.py that prints hello")
+    assert done.returncode == 0, done.stderr
+    assert "demo model" in done.stderr
+    assert (workspace / "hello.py").read_text() == 'print("hello")\n'
+    assert "write_file" in done.stdout
+    ran = subprocess.run([sys.executable, "hello.py"], cwd=workspace, capture_output=True, text=True, check=True)
+    assert ran.stdout == "hello\n"
+
+
+def test_approval_prompt_and_rejection(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "create notes.md with my notes", answers="n\nnot now\n")
+    assert done.returncode == 0, done.stderr
+    assert "Run it? [y]es / [a]lways / [n]o" in done.stdout
+    assert "+# create notes.md" in done.stdout  # the diff was shown before asking
+    assert not (workspace / "notes.md").exists()
+    assert "Feedback: not now" in done.stdout  # the model got the rejection and said so
+
+
+def test_a_follow_up_question_is_answered_at_the_prompt(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "--yes", "create a file", answers="main.py\n")
+    assert done.returncode == 0, done.stderr
+    assert "What should the file be called?" in done.stdout
+    assert (workspace / "main.py").exists()
+
+
+def test_no_task_is_a_usage_error(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path)
+    assert done.returncode == 2 and "give a task" in done.stderr
+    assert os.listdir(workspace) == []

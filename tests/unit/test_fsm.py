@@ -1,0 +1,40 @@
+"""The orchestrator's state machine: every legal transition, an illegal one, every state reachable."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol.enums import SessionState as S
+from server.fsm import TRANSITIONS, Event, IllegalTransition, check, reachable
+
+LEGAL = sorted((event, src, dst) for event, pairs in TRANSITIONS.items() for src, dst in pairs)
+
+
+@pytest.mark.parametrize(("event", "src", "dst"), LEGAL)
+def test_every_legal_transition_passes(event: Event, src: S, dst: S) -> None:
+    check(src, dst, event)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "event"),
+    [
+        (S.IDLE, S.EXECUTING_PLAN, Event.PLAN_APPROVED),
+        (S.AWAITING_TOOL_RESULTS, S.CLASSIFYING, Event.TASK_RECEIVED),
+        (S.AGENT_RUNNING, S.AWAITING_PLAN_APPROVAL, Event.PLAN_CREATED),
+        (S.EXECUTING_PLAN, S.IDLE, Event.TASK_COMPLETED),
+        (S.PLAN_PAUSED, S.IDLE, Event.TURN_FAILED),
+    ],
+)
+def test_illegal_transitions_raise(src: S, dst: S, event: Event) -> None:
+    with pytest.raises(IllegalTransition, match=f"{src} → {dst}"):
+        check(src, dst, event)
+
+
+def test_every_state_is_reachable_from_idle_and_can_get_back() -> None:
+    assert reachable(S.IDLE) == set(S)
+    for state in S:
+        assert S.IDLE in reachable(state), f"{state} is a dead end"
+
+
+def test_every_event_is_used() -> None:
+    assert all(TRANSITIONS[event] for event in Event)

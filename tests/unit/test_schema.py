@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from protocol.schema import SCHEMA_PATH, build_schema, render_schema
+
+
+def test_checked_in_schema_is_current() -> None:
+    assert SCHEMA_PATH.read_text() == render_schema(), (
+        "protocol/schema.json is stale: run `codelab-agent schema > protocol/schema.json`"
+    )
+
+
+def test_schema_covers_every_method_notification_and_tool() -> None:
+    schema = build_schema()
+    assert set(schema["methods"]) == {
+        "agent/sendMessage",
+        "agent/toolResult",
+        "agent/approvePlan",
+        "agent/resume",
+        "agent/retrySubtask",
+        "agent/skipSubtask",
+        "agent/cancel",
+        "agent/getSession",
+        "agent/listSessions",
+        "agent/deleteSession",
+    }
+    assert set(schema["notifications"]) == {"agent/toolCall", "agent/stream", "agent/status", "agent/planUpdate"}
+    assert len(schema["tools"]) == 11
+    assert schema["errorCodes"]["SESSION_BUSY"] == -32011
+    turn = schema["$defs"]["TurnResult"]["properties"]
+    assert {"sessionId", "turnId", "status", "agent", "pendingToolCalls", "planId", "error"} <= set(turn)
+
+
+def test_cli_prints_the_schema() -> None:
+    out = subprocess.run([sys.executable, "-m", "server", "schema"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == build_schema()
