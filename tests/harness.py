@@ -128,6 +128,7 @@ class Editor:
 
     async def request(self, method: str, params: Any = None) -> Any:
         assert self.client is not None
+        self.events.append(("request:" + method, params))
         result = await self.client.protocol.send_request_async(method, params)
         self.events.append(("response:" + method, result))
         return result
