@@ -1,10 +1,13 @@
 """Benchmarks: `python bench/run.py` prints a table. Run on demand, not in CI.
 
 - cold start: process start → `initialize` result;
-- one step: `agent/toolResult` in → next `agent/toolCall` out, with an instant local
-  model behind litellm, over many steps (p50, p99); the same round trip through a bare
-  pygls server with the same framing (the floor) and the ratio;
-- RSS after start and after the first model call.
+- one step: `agent/toolResult` in → next `agent/toolCall` out, with the in-process demo
+  model and with an instant local model behind litellm, over many steps (p50, p99); the
+  same round trip through a bare pygls server with the same framing (the floor), ratios;
+- RSS after start, after the first model call, after the steps;
+- prompt tokens of a 5-subtask demo plan: this design (each subtask sees its brief and
+  its own thread) against sending the whole history at every step;
+- step latency with 100 sessions running at once in one sidecar.
 """
 
 from __future__ import annotations
@@ -40,10 +43,13 @@ class Client:
     def __init__(self) -> None:
         self.lsp = LanguageClient("bench", "1", converter_factory=raw_converter)
         self.calls: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+        self.by_session: dict[str, asyncio.Queue[tuple[float, dict[str, Any]]]] = {}
 
         @self.lsp.feature("agent/toolCall")
         def on_call(params: dict[str, Any]) -> None:
-            self.calls.put_nowait((time.perf_counter(), params))
+            arrival = (time.perf_counter(), params)
+            self.calls.put_nowait(arrival)
+            self.by_session.setdefault(params["sessionId"], asyncio.Queue()).put_nowait(arrival)
 
         for method in ("agent/stream", "agent/status", "agent/planUpdate"):
             self.lsp.feature(method)(lambda params: None)
@@ -172,6 +178,111 @@ async def floor_steps(steps: int, tmp: Path) -> list[float]:
     return latencies
 
 
+async def plan_tokens(tmp: Path) -> tuple[int, int, int]:
+    """(subtasks, prompt tokens of the agents' steps in this design, the same steps
+    sending the whole history), with the demo model's own estimate (4 characters a token)."""
+    from server.agents import AGENTS
+    from server.models.base import estimate_tokens
+
+    workspace = tmp / "plan"
+    workspace.mkdir()
+    client = Client()
+    await client.start(
+        sys.executable,
+        "-m",
+        "server",
+        "--db",
+        str(tmp / "plan.db"),
+        "--model",
+        "demo",
+        "--log-level",
+        "WARNING",
+        workspace=workspace,
+    )
+    result = await client.request(
+        "agent/sendMessage", {"text": "implement a currency rates app with a cli and a cache"}
+    )
+    session = result["sessionId"]
+    tools = WorkspaceTools(workspace)
+    while result["status"] != "completed":
+        if result["status"] == "awaiting_plan_approval":
+            result = await client.request(
+                "agent/approvePlan", {"sessionId": session, "planId": result["planId"], "decision": "approve"}
+            )
+            continue
+        assert result["status"] == "awaiting_tool_results", result
+        _, call = await client.calls.get()
+        status, content = tools.run(call["name"], call["arguments"])
+        result = await client.request(
+            "agent/toolResult",
+            {"sessionId": session, "callId": call["callId"], "status": status.value, "content": content},
+        )
+    state = await client.request("agent/getSession", {"sessionId": session})
+    await client.stop()
+    usage = state["usage"]
+    ours = usage["total"]["promptTokens"] - usage["byAgent"].get("orchestrator", {}).get("promptTokens", 0)
+    history: list[dict[str, Any]] = []
+    full = 0
+    for message in state["messages"]:
+        if message["role"] == "assistant" and message["kind"] == "message":  # one model step
+            system = {"role": "system", "content": AGENTS[message["agent"]].prompt}
+            full += estimate_tokens([system, *history])
+        entry: dict[str, Any] = {"role": message["role"], "content": message["content"]}
+        if message.get("toolCalls"):
+            entry["tool_calls"] = message["toolCalls"]
+        history.append(entry)
+    return len(state["plan"]["subtasks"]), ours, full
+
+
+async def concurrent_steps(sessions: int, steps: int, tmp: Path) -> list[float]:
+    """Step latencies with `sessions` sessions stepping at once in one sidecar (demo model)."""
+    workspace = tmp / "many"
+    workspace.mkdir()
+    for i in range(steps + 2):
+        (workspace / f"f{i:03d}.txt").write_text("A\n")
+    client = Client()
+    await client.start(
+        sys.executable,
+        "-m",
+        "server",
+        "--db",
+        str(tmp / "many.db"),
+        "--model",
+        "demo",
+        "--log-level",
+        "WARNING",
+        workspace=workspace,
+    )
+    tools = WorkspaceTools(workspace)
+    latencies: list[float] = []
+
+    async def one() -> None:
+        result = await client.request("agent/sendMessage", {"text": "read every file", "mode": "code"})
+        queue = client.by_session.setdefault(result["sessionId"], asyncio.Queue())
+        _, call = await queue.get()
+        for _ in range(steps):
+            status, content = tools.run(call["name"], call["arguments"])
+            sent = time.perf_counter()
+            answered = asyncio.ensure_future(
+                client.request(
+                    "agent/toolResult",
+                    {
+                        "sessionId": result["sessionId"],
+                        "callId": call["callId"],
+                        "status": status.value,
+                        "content": content,
+                    },
+                )
+            )
+            arrived, call = await queue.get()
+            latencies.append(arrived - sent)
+            await answered
+
+    await asyncio.gather(*(one() for _ in range(sessions)))
+    await client.stop()
+    return latencies
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.2f} ms"
 
@@ -180,6 +291,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--cold-runs", type=int, default=10)
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--session-steps", type=int, default=20)
     args = parser.parse_args()
     server, url = await instant_llm.start()
     with tempfile.TemporaryDirectory() as directory:
@@ -188,6 +301,9 @@ async def main() -> None:
         demo, _, _ = await sidecar_steps(args.steps, tmp, ["demo"])
         steps, memory, model = await sidecar_steps(args.steps, tmp, ["openai/instant", "--api-base", url])
         floor = await floor_steps(args.steps, tmp)
+        subtasks, ours, full = await plan_tokens(tmp)
+        many = await concurrent_steps(args.sessions, args.session_steps, tmp)
+        single = await concurrent_steps(1, args.session_steps, tmp / "one") if (tmp / "one").mkdir() is None else []
     server.close()
     rows = [
         ("cold start → initialize result (p50)", ms(statistics.median(cold))),
@@ -202,6 +318,12 @@ async def main() -> None:
         ("ratio demo-model sidecar / floor (p50)", f"{pct(demo, 0.5) / pct(floor, 0.5):8.1f} x"),
         ("ratio litellm sidecar / floor (p50)", f"{pct(steps, 0.5) / pct(floor, 0.5):8.1f} x"),
         *((f"RSS {label}", f"{value:8.1f} MB") for label, value in memory.items()),
+        (f"prompt tokens, {subtasks}-subtask demo plan, this design", f"{ours:8d}"),
+        (f"prompt tokens, {subtasks}-subtask demo plan, full history each step", f"{full:8d}"),
+        ("  this design / full history", f"{ours / full:8.2f}"),
+        (f"step with 1 session, demo ({args.session_steps} steps, p50)", ms(pct(single, 0.5))),
+        (f"step with {args.sessions} concurrent sessions, demo (p50)", ms(pct(many, 0.5))),
+        (f"step with {args.sessions} concurrent sessions, demo (p99)", ms(pct(many, 0.99))),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}} | value")

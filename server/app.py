@@ -8,11 +8,12 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from protocol.errors import AgentError
-from protocol.settings import ConfigurationSettings, InitializationOptions
+from protocol.errors import AgentError, InvalidParams
+from protocol.settings import ConfigurationSettings, InitializationOptions, LlmOptions
 from server.calls import ModelCaller
 from server.kit import Kit
 from server.leases import Leases
+from server.models import adapters
 from server.models.base import Model
 from server.models.demo import DemoModel
 from server.models.litellm_model import LiteLLMModel, start_import
@@ -24,8 +25,19 @@ from storage.db import Database, SchemaTooNew
 log = logging.getLogger(__name__)
 
 
+def _no_adapters(llm: LlmOptions | None, where: str) -> None:
+    for field in ("model", "classifier_model"):
+        value = getattr(llm, field, None) if llm else None
+        if adapters.is_adapter(value):
+            raise InvalidParams(
+                f"{where}.llm.{field}: model adapters (py:…) can only be named on the command line or in the environment",
+                {"field": f"llm.{field}"},
+            )
+
+
 def resolve(base: Settings, options: InitializationOptions, client_root: str | None) -> Settings:
     """initializationOptions over flags/environment/defaults (`base`)."""
+    _no_adapters(options.llm, "initializationOptions")
     settings = base
     root = options.workspace_root or client_root
     if root:
@@ -79,6 +91,9 @@ class App:
         if name not in self._models:
             if name == DEMO_MODEL:
                 self._models[name] = DemoModel()
+            elif adapters.is_adapter(name):
+                llm = self.settings.llm
+                self._models[name] = adapters.load(name, api_base=llm.api_base, timeout_seconds=llm.timeout_seconds)
             else:
                 llm = self.settings.llm
                 self._models[name] = LiteLLMModel(name, api_base=llm.api_base, timeout_seconds=llm.timeout_seconds)
@@ -87,10 +102,11 @@ class App:
     def warm_up(self) -> None:
         """Start importing litellm in the background if a configured model needs it."""
         llm = self.settings.llm
-        if llm.model != DEMO_MODEL or llm.classifier != DEMO_MODEL:
+        if any(name != DEMO_MODEL and not adapters.is_adapter(name) for name in (llm.model, llm.classifier)):
             start_import()
 
     def reconfigure(self, settings: ConfigurationSettings) -> None:
+        _no_adapters(settings.llm, "settings")
         self.settings = replace(
             self.settings,
             llm=self.settings.llm.merged(settings.llm),

@@ -18,6 +18,7 @@ from protocol.base import WireModel
 from protocol.enums import AgentName, MessageRole, SessionState, StatusEvent
 from protocol.methods import TurnResult
 from protocol.notifications import STATUS, Notification, StatusNotification
+from server.faults import FAULTS
 from server.fsm import Event, check
 from server.notify import Notifier
 from storage.db import Database
@@ -34,7 +35,13 @@ class Unit:
     outbox: list[Callable[[Notifier], None]] = field(default_factory=lambda: [])
 
     def emit(self, notification: Notification, params: WireModel) -> None:
-        self.outbox.append(lambda notifier: notifier.send(notification, params))
+        point = f"status:{params.event}" if isinstance(params, StatusNotification) else notification.name
+
+        def send(notifier: Notifier) -> None:
+            notifier.send(notification, params)
+            FAULTS.reached(point)
+
+        self.outbox.append(send)
 
     def later(self, action: Callable[[Notifier], None]) -> None:
         """Anything else to tell the editor once the transaction commits."""

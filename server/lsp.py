@@ -160,7 +160,10 @@ class AgentServer(LanguageServer):
             log.warning("ignored workspace/didChangeConfiguration: %s", exc.message)
             return
         if self.app is not None:
-            self.app.reconfigure(settings)
+            try:
+                self.app.reconfigure(settings)
+            except InvalidParams as exc:
+                log.warning("ignored workspace/didChangeConfiguration: %s", exc.message)
 
     async def _shutdown(self, params: Any) -> None:
         if self.app is not None:

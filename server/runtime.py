@@ -61,6 +61,7 @@ from server import execution, planning, queries
 from server.approval import remember_rules
 from server.door import Unit, commit, transition
 from server.engine import Engine, resting_result
+from server.faults import FAULTS
 from server.fsm import WORKING, Event
 from server.kit import Kit
 from server.leases import Leases
@@ -68,7 +69,7 @@ from server.orchestrator import route
 from server.outcomes import active_plan, turn_result
 from server.outcomes import cancel as cancel_turn
 from server.tools import BY_NAME
-from storage.records import ApprovalRow, PlanRow, SessionRow, now
+from storage.records import ApprovalRow, PlanRow, SessionRow, ToolCallRow, now
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ class Runtime:
             )
         async with self._claim(p.session_id, wait=True) as gate:
             async with commit(self.kit.db, self.kit.notifier, p.session_id) as unit:
-                remaining = await self._record_result(unit, p)
+                remaining = await self._record_result(unit, p, call)
                 if remaining:
                     waiting = turn_result(
                         unit, TurnStatus.AWAITING_TOOL_RESULTS, None, pending_tool_calls=remaining, plan_id=call.plan_id
@@ -263,6 +264,7 @@ class Runtime:
                 else:
                     waiting = None
                     await transition(unit, await self._running_state(unit), Event.TOOL_RESULTS_RECEIVED)
+            FAULTS.reached("tool_result")
             if waiting is not None:
                 return waiting
             return await self._run(gate, p.session_id)
@@ -275,12 +277,13 @@ class Runtime:
             f"tool call {call_id!r} was already answered ({how}); nothing changed", {"callId": call_id, "status": how}
         )
 
-    async def _record_result(self, unit: Unit, p: ToolResultParams) -> list[str]:
-        """Close the call with the editor's answer; returns the calls still unanswered."""
-        call = await unit.tx.tool_calls.get(p.session_id, p.call_id)
-        assert call is not None
+    async def _record_result(self, unit: Unit, p: ToolResultParams, call: ToolCallRow) -> list[str]:
+        """Close the call with the editor's answer; returns the calls still unanswered.
+
+        The UPDATE only closes a call that is still pending, so a concurrent second
+        answer finds nothing to change and is refused."""
         if not await unit.tx.tool_calls.answer(p.call_id, ToolCallStatus.ANSWERED, p.status):
-            raise self._already_answered(call.call_id, call.status, call.result_status)
+            raise self._already_answered(call.call_id, ToolCallStatus.ANSWERED, None)
         s = unit.session
         scope = None
         if call.plan_id and call.subtask_id:

@@ -102,7 +102,9 @@ async def agent_step(kit: Kit, s: SessionRow, where: Where, cancel: asyncio.Even
             completion_tokens=reply.completion_tokens,
             duration_ms=duration_ms,
         )
-        await unit.update(turn_steps=unit.session.turn_steps + 1)
+        # a reply with tool calls ends a run of nudges
+        nudges = 0 if reply.tool_calls else unit.session.nudges
+        await unit.update(turn_steps=unit.session.turn_steps + 1, nudges=nudges)
         return await _Step(kit, unit, spec, where, rules).apply(reply)
 
 
@@ -155,7 +157,6 @@ class _Step:
         seq = await self._say(
             MessageRole.ASSISTANT, reply.text, calls=tuple(ModelToolCall(i, c.name, c.arguments) for i, c in calls)
         )
-        await self.unit.update(nudges=0)
         alone = len(calls) == 1
         pending: list[ToolCallNotification] = []
         stop: TurnResult | None = None

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.fake_llm import FakeLLM, Reply, Scripted
-from tests.harness import Editor
+from tests.harness import FAKE_MODEL, FAKE_MODEL_LITELLM, Editor
 
 
 @pytest.fixture
@@ -45,12 +45,16 @@ async def make_editor(workspace: Path, db_path: Path, llm: FakeLLM) -> AsyncIter
         options: dict[str, Any] | None = None,
         progress: bool = False,
         env: dict[str, str] | None = None,
+        litellm: bool = False,
         **replies: list[Reply],
     ) -> Editor:
+        """`litellm=True` takes the real litellm path; otherwise the model adapter in
+        tests/fake_model.py talks to the same fake server (much faster to start)."""
         if replies:
             llm.script = Scripted(**replies)
+        model = FAKE_MODEL_LITELLM if litellm else FAKE_MODEL
         editor = await Editor(
-            workspace, db_path, model="openai/fake", api_base=llm.url, options=options, progress=progress, env=env
+            workspace, db_path, model=model, api_base=llm.url, options=options, progress=progress, env=env
         ).start()
         started.append(editor)
         return editor

@@ -20,6 +20,10 @@ from server.chat.tools import WorkspaceTools
 from server.jsonrpc import raw_converter
 
 NOTIFICATIONS = ("agent/toolCall", "agent/stream", "agent/status", "agent/planUpdate")
+FAKE_MODEL = "py:tests.fake_model:HttpModel"
+"""The fake server through the model adapter in tests/fake_model.py (no litellm import)."""
+FAKE_MODEL_LITELLM = "openai/fake"
+"""The fake server through litellm, as a user's local OpenAI-compatible server."""
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -101,7 +105,8 @@ class Editor:
         """SIGKILL the sidecar, as a crash would."""
         assert self.client is not None and self.client._server is not None
         process = self.client._server
-        os.kill(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have died already
+            os.kill(process.pid, signal.SIGKILL)
         await process.wait()
         self.client._stop_event.set()
         await self.client.stop()

@@ -20,6 +20,10 @@ NOTIFICATIONS = ("agent/toolCall", "agent/stream", "agent/status", "agent/planUp
 Listener = Callable[[str, dict[str, Any]], None]
 
 
+class SidecarExited(RuntimeError):
+    """The sidecar process ended while a request waited for it."""
+
+
 class SidecarClient:
     def __init__(self, listener: Listener) -> None:
         self._client = LanguageClient("codelab-agent-chat", __version__, converter_factory=raw_converter)
@@ -51,13 +55,21 @@ class SidecarClient:
         self._client.initialized(types.InitializedParams())
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._client.protocol.send_request_async(method, params)
+        process: Any = getattr(self._client, "_server", None)
+        try:
+            result: dict[str, Any] = await self._client.protocol.send_request_async(method, params)
+        except RuntimeError as exc:
+            if process is not None and process.returncode is not None:  # pygls fails pending requests so
+                raise SidecarExited(f"the sidecar exited (code {process.returncode})") from exc
+            raise
         return result
 
     async def stop(self) -> None:
+        process: Any = getattr(self._client, "_server", None)
         try:
-            await asyncio.wait_for(self._client.shutdown_async(None), 10)
-            self._client.exit(None)
+            if process is not None and process.returncode is None:
+                await asyncio.wait_for(self._client.shutdown_async(None), 10)
+                self._client.exit(None)
         finally:
             await self._client.stop()
             if self._stderr is not None:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from server.chat.client import SidecarClient
+from server.chat.client import SidecarClient, SidecarExited
 from server.chat.tools import WorkspaceTools
 from server.settings import DEMO_MODEL, default_model
 
@@ -42,11 +42,16 @@ class Chat:
         self.tools = WorkspaceTools(workspace)
         self.calls: dict[str, dict[str, Any]] = {}
         self.streaming = False
+        self.session: str | None = args.resume
         self.client = SidecarClient(self._on_notification)
 
     # --- what the sidecar tells us -------------------------------------------------
 
     def _on_notification(self, method: str, params: dict[str, Any]) -> None:
+        if self.session is None and "sessionId" in params:
+            self.session = params["sessionId"]
+            self._end_stream()
+            _say(f"  · session {self.session}")
         if method == "agent/stream":
             if not self.streaming:
                 _say(f"[{params['agent']}] ", end="")
@@ -87,7 +92,6 @@ class Chat:
                 result = await self.client.request(
                     "agent/sendMessage", {"text": self.args.task, "mode": self.args.mode}
                 )
-            _say(f"  · session {result['sessionId']}")
             while True:
                 self._end_stream()
                 status = result["status"]
@@ -99,6 +103,12 @@ class Chat:
                     result = await self._question(result)
                 elif status == "awaiting_plan_approval":
                     result = await self._plan(result)
+        except SidecarExited as exc:
+            self._end_stream()
+            _say(f"Stopped: {exc}.")
+            if self.session:
+                _say(f"  · continue with: codelab-agent chat --resume {self.session}")
+            return 1
         except asyncio.CancelledError:
             return 130
         finally:

@@ -91,7 +91,17 @@ def _file_content(path: str, task: str) -> str:
     return f"{task.splitlines()[0] if task else path}\n"
 
 
+def _features(task: str) -> list[str]:
+    """ "… with a cli, a cache and a config" → ["cli", "cache", "config"]."""
+    found = re.search(r"\bwith (.+)$", task.strip().splitlines()[0] if task.strip() else "", re.IGNORECASE)
+    if not found:
+        return []
+    parts = re.split(r",|\band\b", found.group(1))
+    return [_slug(part) for part in parts if _slug(part) != "project"]
+
+
 def _slug(text: str) -> str:
+    text = re.split(r"\bwith\b", text, maxsplit=1, flags=re.IGNORECASE)[0]
     words = [
         w
         for w in re.findall(r"[a-z]+", text.lower())
@@ -164,22 +174,34 @@ class DemoModel:
                 "dependencies": ["s1"],
                 "description": f"Create the file `test_{slug}.py` that tests `{slug}.py`.",
             },
+        ]
+        for feature in _features(thread.task):
+            subtasks.append(
+                {
+                    "id": f"s{len(subtasks) + 1}",
+                    "title": f"Add the {feature}",
+                    "agent": "code",
+                    "dependencies": ["s1"],
+                    "description": f"Create the file `{slug}_{feature}.py` adding the {feature} to `{slug}.py`.",
+                }
+            )
+        subtasks.append(
             {
-                "id": "s3",
+                "id": f"s{len(subtasks) + 1}",
                 "title": "Document how to run it",
                 "agent": "code",
-                "dependencies": ["s1", "s2"],
+                "dependencies": [s["id"] for s in subtasks],
                 "description": "Create the file `README.md` saying how to run the module and its tests.",
-            },
-        ]
+            }
+        )
         if thread.revision:
             feedback = thread.revision.split(":", 1)[-1].strip()
             subtasks.append(
                 {
-                    "id": "s4",
+                    "id": f"s{len(subtasks) + 1}",
                     "title": f"Address the review: {feedback[:60]}",
                     "agent": "code",
-                    "dependencies": ["s3"],
+                    "dependencies": [subtasks[-1]["id"]],
                     "description": f"Create the file `NOTES.md` recording: {feedback}",
                 }
             )

@@ -59,3 +59,38 @@ def test_no_task_is_a_usage_error(workspace: Path, db_path: Path) -> None:
     done = chat(workspace, db_path)
     assert done.returncode == 2 and "give a task" in done.stderr
     assert os.listdir(workspace) == []
+
+
+def test_a_complex_task_from_plan_to_files_approving_each_call(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "implement a currency rates app", answers="a\ny\ny\ny\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("Run it? [y]es / [a]lways / [n]o") == 3
+    assert "subtask_started: subtask 3 of 3: Document how to run it" in done.stdout
+    assert "Plan completed: implement a currency rates app" in done.stdout
+    assert sorted(p.name for p in workspace.iterdir()) == ["README.md", "currency_rates.py", "test_currency_rates.py"]
+    tests = subprocess.run(
+        [sys.executable, "-c", "import test_currency_rates as t; t.test_main()"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert tests.returncode == 0 and "currency_rates works" in tests.stdout
+
+
+def test_resume_after_the_sidecar_crashed(workspace: Path, db_path: Path) -> None:
+    crashed = chat(
+        workspace,
+        db_path,
+        "--yes",
+        "implement a currency rates app",
+        env={"CODELAB_AGENT_CRASH_AFTER": "agent/toolCall:3"},
+    )  # the 2nd write
+    assert crashed.returncode == 1, crashed.stdout + crashed.stderr
+    assert "Stopped: the sidecar exited" in crashed.stdout
+    session = crashed.stdout.split("codelab-agent chat --resume ")[1].split()[0]
+    assert (workspace / "currency_rates.py").exists() and not (workspace / "test_currency_rates.py").exists()
+    resumed = chat(workspace, db_path, "--yes", "--resume", session)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Plan completed" in resumed.stdout
+    assert (workspace / "test_currency_rates.py").exists() and (workspace / "README.md").exists()

@@ -11,12 +11,12 @@ import pytest
 from pygls.exceptions import JsonRpcException
 
 from tests.fake_llm import FakeLLM, Reply, Request, call
-from tests.harness import Editor
+from tests.harness import FAKE_MODEL, Editor
 
 
 async def _restart(editor: Editor, llm: FakeLLM) -> Editor:
     await editor.kill()
-    return await Editor(editor.workspace, editor.db, model="openai/fake", api_base=llm.url).start()
+    return await Editor(editor.workspace, editor.db, model=FAKE_MODEL, api_base=llm.url).start()
 
 
 async def test_kill_while_a_call_awaits_the_editor(make_editor, llm: FakeLLM) -> None:

@@ -16,7 +16,8 @@ CONTENT = "# Überschrift — ünïcödé\n" + "\n".join(f"line {i}: {'x' * 40}"
 
 async def test_split_tool_call_arguments_are_reassembled(make_editor, llm: FakeLLM) -> None:
     editor = await make_editor(
-        code=[Reply("Here it comes: ", [call("write_file", path="big.md", content=CONTENT)]), Reply("done")]
+        litellm=True,
+        code=[Reply("Here it comes: ", [call("write_file", path="big.md", content=CONTENT)]), Reply("done")],
     )
     result = await editor.send("write big.md", mode="code")
     tool_call = editor.call(result["pendingToolCalls"][0])
@@ -33,6 +34,7 @@ async def test_split_tool_call_arguments_are_reassembled(make_editor, llm: FakeL
 
 async def test_transient_errors_are_retried_then_reported(make_editor, llm: FakeLLM) -> None:
     editor = await make_editor(
+        litellm=True,
         options={"llm": {"maxRetries": 1}},
         code=[Reply(status=503, text="overloaded"), Reply(status=503, text="overloaded"), Reply("never")],
     )

@@ -217,3 +217,9 @@ def _frames(raw: bytes) -> list[dict]:
         body, rest = rest[:length], rest[length:]
         messages.append(json.loads(body))
     return messages
+
+
+async def test_editor_settings_cannot_name_a_model_adapter(workspace, db_path) -> None:
+    editor = Editor(workspace, db_path, options={"llm": {"model": "py:os:getcwd"}})
+    error = await _error(editor.start())
+    assert error.code == -32602 and "llm.model" in error.message and "command line" in error.message

@@ -1,0 +1,74 @@
+"""Two editor windows, two sidecars, one database: a session is driven by one process
+at a time; the other gets SessionBusy naming the holder until it lets go."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+from pygls.exceptions import JsonRpcException
+
+from tests.fake_llm import FakeLLM, Reply, Scripted, call
+from tests.harness import FAKE_MODEL, Editor
+
+
+def _script() -> Scripted:
+    return Scripted(code=[Reply("", [call("write_file", path="a.txt", content="A")]), Reply("done")])
+
+
+async def _busy(editor: Editor, session_id: str) -> JsonRpcException:
+    with pytest.raises(JsonRpcException) as info:
+        await editor.request("agent/resume", {"sessionId": session_id})
+    return info.value
+
+
+async def test_the_second_process_waits_until_the_first_exits(workspace, db_path, llm: FakeLLM) -> None:
+    llm.script = _script()
+    first = await Editor(workspace, db_path, model=FAKE_MODEL, api_base=llm.url).start()
+    second = await Editor(workspace, db_path, model=FAKE_MODEL, api_base=llm.url).start()
+    started = await first.send("write a", mode="code")
+    session, call_id = started["sessionId"], started["pendingToolCalls"][0]
+
+    busy = await _busy(second, session)
+    assert busy.code == -32011 and busy.data["reason"] == "held_by_other_process"
+    assert busy.data["holder"]["pid"] == first.pid and f"pid {first.pid}" in busy.message
+    with pytest.raises(JsonRpcException) as answer:
+        await second.answer(session, call_id, content="ok")
+    assert answer.value.code == -32011
+    seen = await second.request("agent/getSession", {"sessionId": session})  # reading is always allowed
+    assert seen["pendingToolCalls"][0]["callId"] == call_id
+    assert [s["id"] for s in (await second.request("agent/listSessions", {}))["sessions"]] == [session]
+
+    await first.stop()  # the holder exits and lets go
+    resumed = await second.request("agent/resume", {"sessionId": session})
+    assert resumed["pendingToolCalls"] == [call_id] and second.calls()[0]["callId"] == call_id
+    done = await second.execute(session, call_id)
+    assert done["status"] == "completed" and (workspace / "a.txt").read_text() == "A"
+    assert len(llm.requests) == 2
+    await second.stop()
+
+
+async def test_a_killed_holder_releases_at_once_and_a_stuck_one_when_its_lease_expires(
+    workspace, db_path, llm: FakeLLM
+) -> None:
+    llm.script = Scripted(code=[Reply("one"), Reply("two"), Reply("three")])
+    lease = {"CODELAB_AGENT_LEASE_SECONDS": "1.5"}
+    first = await Editor(workspace, db_path, model=FAKE_MODEL, api_base=llm.url, env=lease).start()
+    second = await Editor(workspace, db_path, model=FAKE_MODEL, api_base=llm.url, env=lease).start()
+    session = (await first.send("hello", mode="code"))["sessionId"]
+
+    os.kill(first.pid, signal.SIGSTOP)  # alive but not renewing: only expiry frees the session
+    try:
+        assert (await _busy(second, session)).data["reason"] == "held_by_other_process"
+        await asyncio.sleep(2.0)
+        assert (await second.send("again", session_id=session, mode="code"))["message"] == "two"
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    busy = await _busy(first, session)
+    assert busy.data["holder"]["pid"] == second.pid
+
+    await second.kill()  # a dead holder on this host is stale at once
+    assert (await first.send("and again", session_id=session, mode="code"))["message"] == "three"
+    await first.stop()
