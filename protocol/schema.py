@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from protocol import tools
 from protocol.capabilities import PROTOCOL_VERSION, AgentCapability, ClassifierAnswer
@@ -36,6 +36,19 @@ TOOL_ARGS: dict[str, type[tools.ToolArgs]] = {
 executor and description; it may not name a tool missing here."""
 
 
+class _WireSchema(GenerateJsonSchema):
+    """Results and notifications list as required every field that is always sent:
+    one without a default, or with a default other than None (`wire()` leaves out
+    only None). Params keep pydantic's rule: a field with a default may be omitted."""
+
+    def field_is_required(self, field: Any, total: bool) -> bool:
+        if self.mode == "serialization":
+            inner = field["schema"]
+            if inner["type"] == "default":
+                return "default_factory" in inner or inner.get("default") is not None
+        return super().field_is_required(field, total)
+
+
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/$defs/{model.__name__}"}
 
@@ -53,7 +66,7 @@ def build_schema() -> dict[str, Any]:
         (ClassifierAnswer, "validation"),
         (Plan, "serialization"),
     ]
-    _, top = models_json_schema(inputs, by_alias=True, ref_template="#/$defs/{model}")
+    _, top = models_json_schema(inputs, by_alias=True, ref_template="#/$defs/{model}", schema_generator=_WireSchema)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "codelab-agent wire contract",
