@@ -1,0 +1,268 @@
+-- A minimal spec runner and the helpers the specs share.
+local t = {}
+
+t.plugin_dir = assert(os.getenv('CODELAB_PLUGIN_DIR'), 'run the specs through tests/run.lua')
+t.tmp = assert(os.getenv('CODELAB_TEST_TMP'))
+t.sidecar = vim.split(os.getenv('CODELAB_SIDECAR') or 'codelab-agent --stdio', '%s+', { trimempty = true })
+
+local cases = {}
+
+function t.test(name, fn)
+  cases[#cases + 1] = { name = name, fn = fn }
+end
+
+local function out(text)
+  io.stdout:write(text .. '\n')
+  io.stdout:flush()
+end
+t.log = out
+
+-- --- assertions ---------------------------------------------------------------------
+
+function t.fail(message)
+  error(message, 2)
+end
+
+function t.eq(expected, actual, what)
+  if not vim.deep_equal(expected, actual) then
+    error(
+      ('%s:\n  expected: %s\n  actual:   %s'):format(
+        what or 'values differ',
+        vim.inspect(expected),
+        vim.inspect(actual)
+      ),
+      2
+    )
+  end
+end
+
+function t.ok(value, what)
+  if not value then
+    error(what or 'expected a true value', 2)
+  end
+  return value
+end
+
+function t.contains(haystack, needle, what)
+  if type(haystack) ~= 'string' or not haystack:find(needle, 1, true) then
+    error(('%s: %q not found in:\n%s'):format(what or 'missing text', needle, tostring(haystack)), 2)
+  end
+end
+
+-- --- the editor -----------------------------------------------------------------------
+
+local loaded = false
+
+--- Loads the plugin the way a plugin manager does, then setup() with test options.
+function t.setup(opts)
+  if not loaded then
+    vim.opt.runtimepath:prepend(t.plugin_dir)
+    vim.cmd('runtime! plugin/codelab.lua')
+    loaded = true
+  end
+  local defaults = {
+    cmd = t.sidecar,
+    model = 'demo',
+    database = t.tmp .. '/agent.db',
+    chat = { auto_open = true },
+  }
+  return require('codelab').setup(vim.tbl_deep_extend('force', defaults, opts or {}))
+end
+
+local count = 0
+
+--- A fresh workspace directory (a real path), made the current directory.
+function t.workspace()
+  count = count + 1
+  local dir = t.tmp .. '/ws' .. count
+  vim.fn.mkdir(dir, 'p')
+  dir = vim.uv.fs_realpath(dir)
+  vim.cmd.cd(vim.fn.fnameescape(dir))
+  return dir
+end
+
+function t.write(path, text)
+  vim.fn.mkdir(vim.fs.dirname(path), 'p')
+  local f = assert(io.open(path, 'wb'))
+  f:write(text)
+  f:close()
+end
+
+function t.read(path)
+  local f = io.open(path, 'rb')
+  if not f then
+    return nil
+  end
+  local text = f:read('*a')
+  f:close()
+  return text
+end
+
+function t.exists(path)
+  return vim.uv.fs_stat(path) ~= nil
+end
+
+function t.state(root)
+  return require('codelab').state(root)
+end
+
+function t.chat_text(root)
+  return require('codelab.chat').text(root)
+end
+
+--- Waits (processing events) until predicate() is true, or fails with what was awaited.
+function t.wait(predicate, what, timeout, root)
+  local ok = vim.wait(timeout or 20000, predicate, 10)
+  if not ok then
+    local chat = root and ('\n--- chat:\n' .. t.chat_text(root)) or ''
+    error(('timed out waiting for %s%s'):format(what or 'a condition', chat), 2)
+  end
+end
+
+--- Waits until the workspace's turn rests with `status` (and no request is in flight).
+function t.wait_status(root, status, timeout)
+  local ok = vim.wait(timeout or 20000, function()
+    local w = t.state(root)
+    return not w.busy and w.result ~= nil and w.result.status == status
+  end, 10)
+  if not ok then
+    local w = t.state(root)
+    error(
+      ('timed out waiting for status %s (now %s, busy %s)\n--- chat:\n%s'):format(
+        status,
+        w.result and w.result.status or 'none',
+        tostring(w.busy ~= nil),
+        t.chat_text(root)
+      ),
+      2
+    )
+  end
+  return t.state(root).result
+end
+
+-- --- vim.ui, answered by the spec -----------------------------------------------------------
+
+t.HOLD = {} -- an answer that keeps the dialog open: the spec calls the callback later
+
+local original_ui = { select = vim.ui.select, input = vim.ui.input }
+
+--- Replaces vim.ui.select / vim.ui.input. `select(items, opts)` and `input(opts)` return the
+--- answer (nil = dismissed, t.HOLD = left open). Every call is recorded in t.ui.
+function t.answer_ui(handlers)
+  t.ui = { selects = {}, inputs = {} }
+  vim.ui.select = function(items, opts, cb)
+    local record = { items = items, opts = opts, cb = cb, windows = t.floating_text() }
+    table.insert(t.ui.selects, record)
+    local answer = handlers.select and handlers.select(items, opts, record)
+    if answer ~= t.HOLD then
+      vim.schedule(function()
+        cb(answer)
+      end)
+    end
+  end
+  vim.ui.input = function(opts, cb)
+    local record = { opts = opts, cb = cb }
+    table.insert(t.ui.inputs, record)
+    local answer = handlers.input and handlers.input(opts, record)
+    if answer ~= t.HOLD then
+      vim.schedule(function()
+        cb(answer)
+      end)
+    end
+  end
+end
+
+--- The text of the floating windows open now (the diff shown during an approval).
+function t.floating_text()
+  local texts = {}
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(win).relative ~= '' then
+      local buf = vim.api.nvim_win_get_buf(win)
+      texts[#texts + 1] = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), '\n')
+    end
+  end
+  return table.concat(texts, '\n')
+end
+
+--- The sidecar processes of this editor.
+function t.clients()
+  return vim.lsp.get_clients({ name = 'codelab' })
+end
+
+--- SIGKILLs the sidecar of `root`, as a crash would, and waits until Neovim has noticed.
+function t.kill_sidecar(root)
+  local client = require('codelab.client')
+  local id = t.ok(client.get(root), 'no sidecar for ' .. root).id
+  -- vim.lsp keeps no pid; the sidecar is this editor's only child process.
+  local children = vim.api.nvim_get_proc_children(vim.fn.getpid())
+  t.eq(1, #children, 'child processes of the editor')
+  vim.uv.kill(children[1], 'sigkill')
+  t.wait(function()
+    return client.root_of(id) == nil -- the plugin has seen the exit
+  end, 'the sidecar to exit')
+end
+
+--- Stops every sidecar and waits for them to exit.
+function t.stop_all()
+  local all = { _uninitialized = true }
+  for _, c in ipairs(vim.lsp.get_clients(all)) do
+    c:stop()
+  end
+  vim.wait(5000, function()
+    return #vim.lsp.get_clients(all) == 0
+  end, 20)
+  for _, c in ipairs(vim.lsp.get_clients(all)) do
+    c:stop(true)
+  end
+end
+
+-- --- installation, as a plugin manager does it ---------------------------------------------
+
+--- The first ```lua block of the plugin's README.md that contains `needle`.
+function t.readme_block(needle)
+  local text = assert(t.read(t.plugin_dir .. '/README.md'))
+  for block in text:gmatch('```lua\n(.-)```') do
+    if block:find(needle, 1, true) then
+      return block
+    end
+  end
+  error('no lua block in README.md with ' .. needle, 2)
+end
+
+--- What lazy.nvim does with a spec once one of its `cmd` runs: put the plugin on the
+--- runtimepath, source its plugin/ files, then call config(plugin, opts) or setup(opts).
+function t.lazy_load(spec, dir)
+  local plugin = { dir = dir, name = vim.fs.basename(dir) }
+  vim.opt.runtimepath:prepend(dir)
+  for _, file in ipairs(vim.fn.glob(dir .. '/plugin/**/*.{lua,vim}', false, true)) do
+    vim.cmd.source(vim.fn.fnameescape(file))
+  end
+  if type(spec.config) == 'function' then
+    spec.config(plugin, spec.opts or {})
+  else
+    require('codelab').setup(spec.opts or {})
+  end
+end
+
+-- --- the runner -----------------------------------------------------------------------
+
+function t.run()
+  local failures = 0
+  for _, case in ipairs(cases) do
+    local start = vim.uv.hrtime()
+    local ok, err = xpcall(case.fn, debug.traceback)
+    vim.ui.select, vim.ui.input = original_ui.select, original_ui.input
+    t.stop_all()
+    local seconds = (vim.uv.hrtime() - start) / 1e9
+    if ok then
+      out(('ok - %s (%.2fs)'):format(case.name, seconds))
+    else
+      failures = failures + 1
+      out(('not ok - %s (%.2fs)\n%s'):format(case.name, seconds, tostring(err)))
+    end
+  end
+  out(('%d test(s), %d failed'):format(#cases, failures))
+  return failures
+end
+
+return t
