@@ -88,6 +88,7 @@ class SkipSubtaskParams(SubtaskParams):
 class ListSessionsParams(WireModel):
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = Field(default=None, min_length=1)
+    all_workspaces: bool = Field(default=False, description="List every workspace's sessions, not only this one's.")
 
 
 # --- results -----------------------------------------------------------------------
@@ -130,6 +131,7 @@ class SessionInfo(WireModel):
     turn_id: str | None = None
     active_plan_id: str | None = None
     interrupted: bool = Field(default=False, description="A step was cut off (crash); `agent/resume` continues it.")
+    workspace_root: str | None = Field(default=None, description="The workspace the session works in.")
 
 
 class MessageInfo(WireModel):

@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--api-base", metavar="URL", help="API base URL, e.g. of a local OpenAI-compatible server")
     parser.add_argument("--log-file", metavar="PATH", help="write logs there instead of stderr")
-    parser.add_argument("--log-level", default="INFO", choices=LEVELS, type=str.upper)
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=LEVELS, type=str.upper, help="default WARNING (editors show stderr)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="{schema,chat}")
     commands.add_parser("schema", help="print the JSON Schema of the wire protocol")
     chat = commands.add_parser("chat", help="run a task from the terminal (the sidecar's terminal client)")

@@ -34,6 +34,7 @@ def session_info(s: SessionRow, running_here: bool) -> SessionInfo:
         turn_id=s.turn_id,
         active_plan_id=s.active_plan_id,
         interrupted=s.state in WORKING and not running_here,
+        workspace_root=s.workspace_root,
     )
 
 

@@ -109,6 +109,10 @@ class Runtime:
 
     # --- plumbing ---------------------------------------------------------------
 
+    @property
+    def _root(self) -> str:
+        return str(self.kit.settings().workspace_root)
+
     def _gate(self, session_id: str) -> _Gate:
         return self._gates.setdefault(session_id, _Gate())
 
@@ -123,8 +127,19 @@ class Runtime:
         return s
 
     @asynccontextmanager
-    async def _claim(self, session_id: str, *, wait: bool = False) -> AsyncGenerator[_Gate, None]:
-        """Exclusive use of a session: no turn runs in it here, and this process holds its lease."""
+    async def _claim(
+        self, session_id: str, *, wait: bool = False, any_workspace: bool = False
+    ) -> AsyncGenerator[_Gate, None]:
+        """Exclusive use of a session: no turn runs in it here, and this process holds its
+        lease. Work on another workspace's session is refused: its tool calls would run
+        against the wrong root."""
+        session = await self._session(session_id)
+        if not any_workspace and session.workspace_root and session.workspace_root != self._root:
+            raise InvalidState(
+                f"session {session_id} works in {session.workspace_root}, not in this sidecar's workspace "
+                f"{self._root}: continue it from an editor opened there",
+                {"sessionId": session_id, "workspaceRoot": session.workspace_root},
+            )
         gate = self._gate(session_id)
         if gate.lock.locked() and (gate.turn is not None or not wait):
             raise SessionBusy(
@@ -179,7 +194,7 @@ class Runtime:
         if p.session_id is None:
             async with self.kit.db.transaction() as tx:
                 await tx.sessions.create(
-                    session_id, p.text.strip().splitlines()[0][:80] or "task", AgentName.ORCHESTRATOR
+                    session_id, p.text.strip().splitlines()[0][:80] or "task", AgentName.ORCHESTRATOR, self._root
                 )
         else:
             await self._session(session_id)
@@ -476,7 +491,7 @@ class Runtime:
 
     async def list_sessions(self, p: ListSessionsParams) -> ListSessionsResult:
         after = queries.decode_cursor(p.cursor) if p.cursor else None
-        rows = await self.kit.db.read.sessions.page(p.limit + 1, after)
+        rows = await self.kit.db.read.sessions.page(p.limit + 1, after, None if p.all_workspaces else self._root)
         page = rows[: p.limit]
         return ListSessionsResult(
             sessions=[queries.session_info(s, self.running_here(s.id)) for s in page],
@@ -486,7 +501,7 @@ class Runtime:
     async def delete_session(self, p: DeleteSessionParams) -> DeleteSessionResult:
         if await self.kit.db.read.sessions.get(p.session_id) is None:
             return DeleteSessionResult(deleted=False)
-        async with self._claim(p.session_id), self.kit.db.transaction() as tx:
+        async with self._claim(p.session_id, any_workspace=True), self.kit.db.transaction() as tx:
             deleted = await tx.sessions.delete(p.session_id)
         self._gates.pop(p.session_id, None)
         self.kit.threads.forget(p.session_id)

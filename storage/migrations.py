@@ -141,4 +141,9 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at  REAL NOT NULL
     );
     """,
+    # 2: which workspace a session belongs to (NULL for sessions made before).
+    """
+    ALTER TABLE sessions ADD COLUMN workspace_root TEXT;
+    CREATE INDEX sessions_workspace ON sessions (workspace_root, updated_at DESC, id DESC);
+    """,
 )

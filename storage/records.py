@@ -40,6 +40,7 @@ class SessionRow:
     last_result: str | None
     created_at: str
     updated_at: str
+    workspace_root: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

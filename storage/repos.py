@@ -91,15 +91,19 @@ def _session(row: aiosqlite.Row) -> SessionRow:
         last_result=row["last_result"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        workspace_root=row["workspace_root"],
     )
 
 
 class SessionRepo(_Repo):
-    async def create(self, session_id: str, title: str, agent: AgentName) -> SessionRow:
+    async def create(
+        self, session_id: str, title: str, agent: AgentName, workspace_root: str | None = None
+    ) -> SessionRow:
         stamp = now()
         await self._run(
-            "INSERT INTO sessions (id, title, state, current_agent, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (session_id, title, SessionState.IDLE, agent, stamp, stamp),
+            "INSERT INTO sessions (id, title, state, current_agent, created_at, updated_at, workspace_root)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, title, SessionState.IDLE, agent, stamp, stamp, workspace_root),
         )
         row = await self.get(session_id)
         assert row is not None
@@ -119,15 +123,22 @@ class SessionRepo(_Repo):
         await self._run(f"UPDATE sessions SET {assignments} WHERE id = ?", (*fields.values(), session_id))
         return stamp
 
-    async def page(self, limit: int, after: tuple[str, str] | None) -> list[SessionRow]:
-        """Most recently updated first; `after` is the (updated_at, id) of the last row seen."""
-        if after is None:
-            rows = await self._all("SELECT * FROM sessions ORDER BY updated_at DESC, id DESC LIMIT ?", (limit,))
-        else:
-            rows = await self._all(
-                "SELECT * FROM sessions WHERE (updated_at, id) < (?, ?) ORDER BY updated_at DESC, id DESC LIMIT ?",
-                (*after, limit),
-            )
+    async def page(
+        self, limit: int, after: tuple[str, str] | None, workspace_root: str | None = None
+    ) -> list[SessionRow]:
+        """Most recently updated first; `after` is the (updated_at, id) of the last row
+        seen; with `workspace_root`, only that workspace's sessions."""
+        where, params = ["1 = 1"], list[Any]()
+        if workspace_root is not None:
+            where.append("workspace_root = ?")
+            params.append(workspace_root)
+        if after is not None:
+            where.append("(updated_at, id) < (?, ?)")
+            params += list(after)
+        rows = await self._all(
+            f"SELECT * FROM sessions WHERE {' AND '.join(where)} ORDER BY updated_at DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
         return [_session(r) for r in rows]
 
     async def in_states(self, states: Iterable[SessionState]) -> list[SessionRow]:

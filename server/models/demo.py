@@ -242,6 +242,8 @@ class DemoModel:
             tool, result = thread.results[-1]
             if tool == "ask_followup_question":
                 return "", ()
+            if result.startswith("Cancelled"):  # the call never ran: make it again
+                return self._code(_Thread(thread.task, thread.results[:-1], thread.revision), agent)
             if result.startswith(REJECTED):
                 return "", (_call("attempt_completion", result=f"Did not write the file: {result}"),)
             if tool in ("write_file", "edit_file") and target:

@@ -223,3 +223,40 @@ async def test_editor_settings_cannot_name_a_model_adapter(workspace, db_path) -
     editor = Editor(workspace, db_path, options={"llm": {"model": "py:os:getcwd"}})
     error = await _error(editor.start())
     assert error.code == -32602 and "llm.model" in error.message and "command line" in error.message
+
+
+async def test_sessions_are_listed_paged_and_deleted(make_editor) -> None:
+    editor = await make_editor(code=[Reply("1"), Reply("2"), Reply("3")])
+    ids = [(await editor.send(f"task {n}", mode="code"))["sessionId"] for n in range(3)]
+    first = await editor.request("agent/listSessions", {"limit": 2})
+    assert [s["id"] for s in first["sessions"]] == ids[::-1][:2] and first["nextCursor"]
+    assert first["sessions"][0]["title"] == "task 2" and first["sessions"][0]["state"] == "idle"
+    assert first["sessions"][0]["workspaceRoot"] == str(editor.workspace)
+    rest = await editor.request("agent/listSessions", {"limit": 2, "cursor": first["nextCursor"]})
+    assert [s["id"] for s in rest["sessions"]] == [ids[0]] and "nextCursor" not in rest
+    bad = await _error(editor.request("agent/listSessions", {"cursor": "garbage"}))
+    assert bad.code == -32602 and "cursor" in bad.message
+    assert await editor.request("agent/deleteSession", {"sessionId": ids[1]}) == {"deleted": True}
+    assert await editor.request("agent/deleteSession", {"sessionId": ids[1]}) == {"deleted": False}
+    gone = await _error(editor.request("agent/getSession", {"sessionId": ids[1]}))
+    assert gone.code == -32010
+
+
+async def test_a_session_belongs_to_its_workspace(make_editor, llm: FakeLLM, tmp_path) -> None:
+    from tests.harness import FAKE_MODEL
+
+    editor = await make_editor(code=[Reply("", [call("read_file", path="a")])])
+    session = (await editor.send("read a", mode="code"))["sessionId"]
+    await editor.stop()
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    other = await Editor(elsewhere, editor.db, model=FAKE_MODEL, api_base=llm.url).start()
+    try:
+        assert (await other.request("agent/listSessions", {}))["sessions"] == []
+        listed = await other.request("agent/listSessions", {"allWorkspaces": True})
+        assert [s["id"] for s in listed["sessions"]] == [session]
+        refused = await _error(other.request("agent/resume", {"sessionId": session}))
+        assert refused.code == -32014 and str(editor.workspace) in refused.message
+        assert (await other.request("agent/getSession", {"sessionId": session}))["pendingToolCalls"]
+    finally:
+        await other.stop()

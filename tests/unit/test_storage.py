@@ -93,3 +93,20 @@ def test_default_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert default_database_path() == tmp_path / "codelab-agent" / "agent.db"
     monkeypatch.delenv("XDG_DATA_HOME")
     assert default_database_path() == Path.home() / ".local" / "share" / "codelab-agent" / "agent.db"
+
+
+async def test_an_older_database_is_migrated_forward_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # a database written by the release with one migration
+        conn.executescript(MIGRATIONS[0])
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO sessions (id, title, state, current_agent, created_at, updated_at)"
+            " VALUES ('old', 'kept', 'idle', 'code', 'x', 'x')"
+        )
+    db = await Database.open(path)
+    session = await db.read.sessions.get("old")
+    assert session is not None and session.title == "kept" and session.workspace_root is None
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2

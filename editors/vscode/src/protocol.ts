@@ -378,6 +378,10 @@ export interface SessionInfo {
   title: string;
   turnId?: string | null;
   updatedAt: string;
+  /**
+   * The workspace the session works in.
+   */
+  workspaceRoot?: string | null;
 }
 /**
  * This interface was referenced by `WireContract`'s JSON-Schema
@@ -405,6 +409,10 @@ export interface AgentUsage {
  * via the `definition` "ListSessionsParams".
  */
 export interface ListSessionsParams {
+  /**
+   * List every workspace's sessions, not only this one's.
+   */
+  allWorkspaces?: boolean;
   cursor?: string | null;
   limit?: number;
 }
