@@ -189,3 +189,12 @@ async def test_settings_change_live(make_editor) -> None:
     )
     again = await editor.answer(result["sessionId"], first["callId"], content="1 passed")
     assert editor.call(again["pendingToolCalls"][0])["requiresApproval"] is False
+
+
+async def test_a_chain_asks_when_one_part_is_not_allowed(make_editor) -> None:
+    editor = await make_editor(
+        options={"approval": {"allowedCommands": ["git status"]}},
+        code=[Reply("", [call("execute_command", command="git status && rm -rf x")])],
+    )
+    _, sent = await _first_call(editor, "clean up")
+    assert sent["requiresApproval"] is True and "'rm -rf x' is not an allowed command" in sent["reason"]
