@@ -113,11 +113,11 @@ async def cold_start(runs: int, tmp: Path) -> list[float]:
     return times
 
 
-async def sidecar_steps(steps: int, tmp: Path, model: list[str]) -> tuple[list[float], dict[str, float], float]:
-    """Steps of the code agent reading the workspace's files one by one."""
-    workspace = tmp / f"files-{model[0].replace('/', '-')}"
+async def sidecar(tmp: Path, name: str, model: list[str], files: int = 0, steps: int = 50) -> tuple[Client, Path]:
+    """A sidecar on a fresh database, in a workspace of `files` small files."""
+    workspace = tmp / name
     workspace.mkdir()
-    for i in range(steps + 5):
+    for i in range(files):
         (workspace / f"f{i:04d}.txt").write_text("A\n")
     client = Client()
     await client.start(
@@ -125,14 +125,39 @@ async def sidecar_steps(steps: int, tmp: Path, model: list[str]) -> tuple[list[f
         "-m",
         "server",
         "--db",
-        str(tmp / f"{workspace.name}.db"),
+        str(tmp / f"{name}.db"),
         "--model",
         *model,
-        "--log-level",
-        "WARNING",
         options={"limits": {"maxSteps": steps + 50}},
         workspace=workspace,
     )
+    return client, workspace
+
+
+async def timed_step(
+    client: Client,
+    session: str,
+    call: dict[str, Any],
+    tools: WorkspaceTools,
+    queue: asyncio.Queue[tuple[float, dict[str, Any]]],
+) -> tuple[float, dict[str, Any]]:
+    """Run `call` in the workspace, answer it; (seconds until the next toolCall, that call)."""
+    status, content = tools.run(call["name"], call["arguments"])
+    sent = time.perf_counter()
+    answered = asyncio.ensure_future(
+        client.request(
+            "agent/toolResult",
+            {"sessionId": session, "callId": call["callId"], "status": status.value, "content": content},
+        )
+    )
+    arrived, following = await queue.get()
+    await answered
+    return arrived - sent, following
+
+
+async def sidecar_steps(steps: int, tmp: Path, model: list[str]) -> tuple[list[float], dict[str, float], float]:
+    """Steps of the code agent reading the workspace's files one by one."""
+    client, workspace = await sidecar(tmp, f"files-{model[0].replace('/', '-')}", model, files=steps + 5, steps=steps)
     memory = {"after start": rss_mb(client.pid)}
     result = await client.request("agent/sendMessage", {"text": "read every file", "mode": "code"})
     memory["after first model call"] = rss_mb(client.pid)
@@ -141,17 +166,8 @@ async def sidecar_steps(steps: int, tmp: Path, model: list[str]) -> tuple[list[f
     _, call = await client.calls.get()
     latencies = []
     for _ in range(steps):
-        status, content = tools.run(call["name"], call["arguments"])
-        sent = time.perf_counter()
-        answered = asyncio.ensure_future(
-            client.request(
-                "agent/toolResult",
-                {"sessionId": session, "callId": call["callId"], "status": status.value, "content": content},
-            )
-        )
-        arrived, call = await client.calls.get()
-        latencies.append(arrived - sent)
-        await answered
+        latency, call = await timed_step(client, session, call, tools, client.calls)
+        latencies.append(latency)
     usage = (await client.request("agent/getSession", {"sessionId": session}))["usage"]["byAgent"]["code"]
     model_ms = usage["durationMs"] / usage["requests"]
     memory[f"after {steps} steps"] = rss_mb(client.pid)
@@ -184,21 +200,7 @@ async def plan_tokens(tmp: Path) -> tuple[int, int, int]:
     from server.agents import AGENTS
     from server.models.base import estimate_tokens
 
-    workspace = tmp / "plan"
-    workspace.mkdir()
-    client = Client()
-    await client.start(
-        sys.executable,
-        "-m",
-        "server",
-        "--db",
-        str(tmp / "plan.db"),
-        "--model",
-        "demo",
-        "--log-level",
-        "WARNING",
-        workspace=workspace,
-    )
+    client, workspace = await sidecar(tmp, "plan", ["demo"])
     result = await client.request(
         "agent/sendMessage", {"text": "implement a currency rates app with a cli and a cache"}
     )
@@ -236,23 +238,7 @@ async def plan_tokens(tmp: Path) -> tuple[int, int, int]:
 
 async def concurrent_steps(sessions: int, steps: int, tmp: Path) -> list[float]:
     """Step latencies with `sessions` sessions stepping at once in one sidecar (demo model)."""
-    workspace = tmp / "many"
-    workspace.mkdir()
-    for i in range(steps + 2):
-        (workspace / f"f{i:03d}.txt").write_text("A\n")
-    client = Client()
-    await client.start(
-        sys.executable,
-        "-m",
-        "server",
-        "--db",
-        str(tmp / "many.db"),
-        "--model",
-        "demo",
-        "--log-level",
-        "WARNING",
-        workspace=workspace,
-    )
+    client, workspace = await sidecar(tmp, f"many-{sessions}", ["demo"], files=steps + 2, steps=steps)
     tools = WorkspaceTools(workspace)
     latencies: list[float] = []
 
@@ -261,22 +247,8 @@ async def concurrent_steps(sessions: int, steps: int, tmp: Path) -> list[float]:
         queue = client.by_session.setdefault(result["sessionId"], asyncio.Queue())
         _, call = await queue.get()
         for _ in range(steps):
-            status, content = tools.run(call["name"], call["arguments"])
-            sent = time.perf_counter()
-            answered = asyncio.ensure_future(
-                client.request(
-                    "agent/toolResult",
-                    {
-                        "sessionId": result["sessionId"],
-                        "callId": call["callId"],
-                        "status": status.value,
-                        "content": content,
-                    },
-                )
-            )
-            arrived, call = await queue.get()
-            latencies.append(arrived - sent)
-            await answered
+            latency, call = await timed_step(client, result["sessionId"], call, tools, queue)
+            latencies.append(latency)
 
     await asyncio.gather(*(one() for _ in range(sessions)))
     await client.stop()
@@ -303,7 +275,7 @@ async def main() -> None:
         floor = await floor_steps(args.steps, tmp)
         subtasks, ours, full = await plan_tokens(tmp)
         many = await concurrent_steps(args.sessions, args.session_steps, tmp)
-        single = await concurrent_steps(1, args.session_steps, tmp / "one") if (tmp / "one").mkdir() is None else []
+        single = await concurrent_steps(1, args.session_steps, tmp)
     server.close()
     rows = [
         ("cold start → initialize result (p50)", ms(statistics.median(cold))),

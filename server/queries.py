@@ -16,6 +16,7 @@ from protocol.methods import (
     SessionInfo,
     UsageInfo,
 )
+from protocol.notifications import ToolCallNotification
 from server import planning
 from server.fsm import WORKING
 from storage.db import Database
@@ -53,18 +54,24 @@ def message_info(m: MessageRow) -> MessageInfo:
     )
 
 
-def pending_info(c: ToolCallRow) -> PendingToolCall:
-    return PendingToolCall(
-        call_id=c.call_id,
+def tool_call_notification(c: ToolCallRow) -> ToolCallNotification:
+    """The `agent/toolCall` of a stored call: the first send and every re-send alike."""
+    return ToolCallNotification(
+        session_id=c.session_id,
         turn_id=c.turn_id,
+        call_id=c.call_id,
         name=c.name,
         arguments=c.arguments,
         requires_approval=c.requires_approval,
         reason=c.reason,
         plan_id=c.plan_id,
         subtask_id=c.subtask_id,
-        status=c.status,
     )
+
+
+def pending_info(c: ToolCallRow) -> PendingToolCall:
+    fields = tool_call_notification(c).model_dump(exclude={"session_id"})
+    return PendingToolCall.model_validate({**fields, "status": c.status})
 
 
 async def get_session(db: Database, s: SessionRow, running_here: bool) -> GetSessionResult:

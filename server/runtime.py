@@ -56,7 +56,7 @@ from protocol.methods import (
     ToolResultParams,
     TurnResult,
 )
-from protocol.notifications import PLAN_UPDATE, TOOL_CALL, PlanUpdateNotification, ToolCallNotification
+from protocol.notifications import PLAN_UPDATE, TOOL_CALL, PlanUpdateNotification
 from server import execution, planning, queries
 from server.approval import remember_rules
 from server.door import Unit, commit, transition
@@ -370,20 +370,7 @@ class Runtime:
         """Send every unanswered call again, with its original callId."""
         pending = await self.kit.db.read.tool_calls.pending(s.id)
         for c in pending:
-            self.kit.notifier.send(
-                TOOL_CALL,
-                ToolCallNotification(
-                    session_id=s.id,
-                    turn_id=c.turn_id,
-                    call_id=c.call_id,
-                    name=c.name,
-                    arguments=c.arguments,
-                    requires_approval=c.requires_approval,
-                    reason=c.reason,
-                    plan_id=c.plan_id,
-                    subtask_id=c.subtask_id,
-                ),
-            )
+            self.kit.notifier.send(TOOL_CALL, queries.tool_call_notification(c))
         last = resting_result(s)
         return last.model_copy(update={"pending_tool_calls": [c.call_id for c in pending]})
 

@@ -41,7 +41,8 @@ from server.fsm import Event
 from server.kit import Kit
 from server.models.base import ModelReply, ModelRequest, ReplyToolCall
 from server.outcomes import complete_task, fail, plan_changed, turn_result
-from storage.records import ApprovalRow, ModelToolCall, PlanRow, SessionRow, SubtaskRow, now
+from server.queries import tool_call_notification
+from storage.records import ApprovalRow, ModelToolCall, PlanRow, SessionRow, SubtaskRow, ToolCallRow, now
 
 ARCHITECT_NUDGES = 2
 PLAN_NUDGES = 1
@@ -219,24 +220,25 @@ class _Step:
         await self.unit.tx.approvals.add(
             ApprovalRow(s.id, call_id, call.name, verdict.decided_by, verdict.decision, verdict.reason, now())
         )
-        arguments = args.model_dump(mode="json", exclude_none=True)
-        plan_id = self.where.plan.id if self.where.plan else None
-        subtask_id = self.where.subtask.id if self.where.subtask else None
         refused = verdict.refused
-        await self.unit.tx.tool_calls.add(
+        stamp = now()
+        row = ToolCallRow(
             call_id=call_id,
             session_id=s.id,
             turn_id=s.turn_id or "",
             message_seq=seq,
             name=call.name,
-            arguments=arguments,
+            arguments=args.model_dump(mode="json", exclude_none=True),
+            status=ToolCallStatus.ANSWERED if refused else ToolCallStatus.PENDING,
             requires_approval=verdict.requires_approval,
             reason=verdict.reason,
-            plan_id=plan_id,
-            subtask_id=subtask_id,
-            status=ToolCallStatus.ANSWERED if refused else ToolCallStatus.PENDING,
             result_status=ToolResultStatus.REJECTED if refused else None,
+            plan_id=self.where.plan.id if self.where.plan else None,
+            subtask_id=self.where.subtask.id if self.where.subtask else None,
+            created_at=stamp,
+            answered_at=stamp if refused else None,
         )
+        await self.unit.tx.tool_calls.add(row)
         if refused:
             await self._result(
                 call_id,
@@ -244,17 +246,7 @@ class _Step:
                 kind="refused",
             )
             return None
-        return ToolCallNotification(
-            session_id=s.id,
-            turn_id=s.turn_id or "",
-            call_id=call_id,
-            name=call.name,
-            arguments=arguments,
-            requires_approval=verdict.requires_approval,
-            reason=verdict.reason,
-            plan_id=plan_id,
-            subtask_id=subtask_id,
-        )
+        return tool_call_notification(row)
 
     # --- server tools -----------------------------------------------------------
 

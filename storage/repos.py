@@ -265,42 +265,26 @@ def _call(row: aiosqlite.Row) -> ToolCallRow:
 
 
 class ToolCallRepo(_Repo):
-    async def add(
-        self,
-        *,
-        call_id: str,
-        session_id: str,
-        turn_id: str,
-        message_seq: int,
-        name: str,
-        arguments: dict[str, Any],
-        requires_approval: bool,
-        reason: str | None,
-        plan_id: str | None,
-        subtask_id: str | None,
-        status: ToolCallStatus = ToolCallStatus.PENDING,
-        result_status: ToolResultStatus | None = None,
-    ) -> None:
-        stamp = now()
+    async def add(self, call: ToolCallRow) -> None:
         await self._run(
             "INSERT INTO tool_calls (call_id, session_id, turn_id, message_seq, name, arguments, status,"
             " requires_approval, reason, result_status, plan_id, subtask_id, created_at, answered_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                call_id,
-                session_id,
-                turn_id,
-                message_seq,
-                name,
-                dumps(arguments),
-                status,
-                int(requires_approval),
-                reason,
-                result_status,
-                plan_id,
-                subtask_id,
-                stamp,
-                None if status is ToolCallStatus.PENDING else stamp,
+                call.call_id,
+                call.session_id,
+                call.turn_id,
+                call.message_seq,
+                call.name,
+                dumps(call.arguments),
+                call.status,
+                int(call.requires_approval),
+                call.reason,
+                call.result_status,
+                call.plan_id,
+                call.subtask_id,
+                call.created_at,
+                call.answered_at,
             ),
         )
 

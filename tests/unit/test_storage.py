@@ -9,6 +9,7 @@ import pytest
 from protocol.enums import AgentName, MessageRole, ToolCallStatus, ToolResultStatus
 from storage.db import Database, SchemaTooNew, default_database_path
 from storage.migrations import MIGRATIONS
+from storage.records import ToolCallRow
 
 
 async def test_migrates_and_records_the_version(tmp_path: Path) -> None:
@@ -65,16 +66,22 @@ async def test_tool_call_answered_once_and_cascade_delete(tmp_path: Path) -> Non
         await tx.sessions.create("s", "t", AgentName.CODE)
         seq = await tx.messages.add("s", role=MessageRole.ASSISTANT, content="", segment=0, turn_id="t")
         await tx.tool_calls.add(
-            call_id="c1",
-            session_id="s",
-            turn_id="t",
-            message_seq=seq,
-            name="read_file",
-            arguments={"path": "a"},
-            requires_approval=False,
-            reason=None,
-            plan_id=None,
-            subtask_id=None,
+            ToolCallRow(
+                call_id="c1",
+                session_id="s",
+                turn_id="t",
+                message_seq=seq,
+                name="read_file",
+                arguments={"path": "a"},
+                status=ToolCallStatus.PENDING,
+                requires_approval=False,
+                reason=None,
+                result_status=None,
+                plan_id=None,
+                subtask_id=None,
+                created_at="now",
+                answered_at=None,
+            )
         )
     async with db.transaction() as tx:
         assert await tx.tool_calls.answer("c1", ToolCallStatus.ANSWERED, ToolResultStatus.SUCCESS)
