@@ -18,6 +18,7 @@ from server import planning
 from server.door import Unit, transition
 from server.fsm import Event
 from server.kit import Kit
+from server.results import call_scope
 from storage.records import PlanRow
 
 CANCELLED_RESULT = "Cancelled by the user before a result arrived (the editor may not have run this call)."
@@ -89,11 +90,7 @@ async def close_pending(unit: Unit, text: str) -> list[str]:
     closed: list[str] = []
     for call in await unit.tx.tool_calls.pending(unit.session.id):
         if await unit.tx.tool_calls.answer(call.call_id, ToolCallStatus.CANCELLED, None):
-            scope = (
-                (call.plan_id, call.subtask_id, await _attempt(unit, call.plan_id, call.subtask_id))
-                if call.plan_id and call.subtask_id
-                else None
-            )
+            scope = await call_scope(unit, call)
             await unit.tx.messages.add(
                 unit.session.id,
                 role=MessageRole.TOOL,
@@ -107,12 +104,6 @@ async def close_pending(unit: Unit, text: str) -> list[str]:
             )
             closed.append(call.call_id)
     return closed
-
-
-async def _attempt(unit: Unit, plan_id: str, subtask_id: str) -> int:
-    plan = await unit.tx.plans.get(plan_id)
-    subtask = next((s for s in plan.subtasks if s.id == subtask_id), None) if plan else None
-    return subtask.attempt if subtask else 1
 
 
 async def cancel(kit: Kit, unit: Unit) -> TurnResult:

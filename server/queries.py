@@ -23,7 +23,7 @@ from storage.db import Database
 from storage.records import MessageRow, SessionRow, ToolCallRow
 
 
-def session_info(s: SessionRow, running_here: bool) -> SessionInfo:
+def session_info(s: SessionRow, driven: bool) -> SessionInfo:
     return SessionInfo(
         id=s.id,
         title=s.title,
@@ -34,7 +34,7 @@ def session_info(s: SessionRow, running_here: bool) -> SessionInfo:
         updated_at=s.updated_at,
         turn_id=s.turn_id,
         active_plan_id=s.active_plan_id,
-        interrupted=s.state in WORKING and not running_here,
+        interrupted=s.state in WORKING and not driven,
         workspace_root=s.workspace_root,
     )
 
@@ -74,7 +74,7 @@ def pending_info(c: ToolCallRow) -> PendingToolCall:
     return PendingToolCall.model_validate({**fields, "status": c.status})
 
 
-async def get_session(db: Database, s: SessionRow, running_here: bool) -> GetSessionResult:
+async def get_session(db: Database, s: SessionRow, driven: bool) -> GetSessionResult:
     read = db.read
     messages = await read.messages.for_session(s.id)
     plans = await read.plans.for_session(s.id)
@@ -112,7 +112,7 @@ async def get_session(db: Database, s: SessionRow, running_here: bool) -> GetSes
         for a in await read.approvals.for_session(s.id)
     ]
     return GetSessionResult(
-        session=session_info(s, running_here),
+        session=session_info(s, driven),
         messages=[message_info(m) for m in messages],
         plan=planning.snapshot(current) if current else None,
         plan_versions=[planning.snapshot(p) for p in plans],

@@ -19,15 +19,12 @@ from dataclasses import dataclass, field
 
 from protocol.enums import (
     AgentName,
-    DecidedBy,
-    Decision,
     MessageRole,
     PlanDecision,
     PlanStatus,
     SessionState,
     SubtaskStatus,
     ToolCallStatus,
-    ToolResultStatus,
     TurnStatus,
 )
 from protocol.errors import (
@@ -36,7 +33,6 @@ from protocol.errors import (
     PayloadTooLarge,
     SessionBusy,
     SessionNotFound,
-    ToolCallAlreadyAnswered,
     UnknownToolCall,
 )
 from protocol.methods import (
@@ -57,8 +53,7 @@ from protocol.methods import (
     TurnResult,
 )
 from protocol.notifications import PLAN_UPDATE, TOOL_CALL, PlanUpdateNotification
-from server import execution, planning, queries
-from server.approval import remember_rules
+from server import execution, planning, queries, results
 from server.door import Unit, commit, transition
 from server.engine import Engine, resting_result
 from server.faults import FAULTS
@@ -68,8 +63,7 @@ from server.leases import Leases
 from server.orchestrator import route
 from server.outcomes import active_plan, turn_result
 from server.outcomes import cancel as cancel_turn
-from server.tools import BY_NAME
-from storage.records import ApprovalRow, PlanRow, SessionRow, ToolCallRow, now
+from storage.records import PlanRow, SessionRow
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +84,6 @@ def _size(*texts: str | None) -> int:
     return sum(len(t.encode("utf-8")) for t in texts if t)
 
 
-def format_tool_result(p: ToolResultParams) -> str:
-    if p.status is ToolResultStatus.REJECTED:
-        text = "The user rejected this tool call."
-        return f"{text} Feedback: {p.feedback}" if p.feedback else text
-    body = p.content if p.content else "(no output)"
-    if p.status is ToolResultStatus.ERROR:
-        body = f"Error: {body}"
-    return f"{body}\n\nUser feedback: {p.feedback}" if p.feedback else body
-
-
 class Runtime:
     def __init__(self, kit: Kit, leases: Leases) -> None:
         self.kit = kit
@@ -116,9 +100,13 @@ class Runtime:
     def _gate(self, session_id: str) -> _Gate:
         return self._gates.setdefault(session_id, _Gate())
 
-    def running_here(self, session_id: str) -> bool:
-        gate = self._gates.get(session_id)
-        return gate is not None and gate.turn is not None
+    async def _driven(self, s: SessionRow) -> bool:
+        """Whether a turn of `s` may be running now: here, or in a live process holding it."""
+        gate = self._gates.get(s.id)
+        if gate is not None and gate.turn is not None:
+            return True
+        lease = await self.kit.db.read.leases.get(s.id)
+        return lease is not None and lease.holder != self.leases.holder and not self.leases.stale(lease)
 
     async def _session(self, session_id: str) -> SessionRow:
         s = await self.kit.db.read.sessions.get(session_id)
@@ -262,7 +250,7 @@ class Runtime:
                 {"sessionId": p.session_id, "callId": p.call_id},
             )
         if call.status is not ToolCallStatus.PENDING:
-            raise self._already_answered(call.call_id, call.status, call.result_status)
+            raise results.already_answered(call.call_id, (call.result_status or call.status).value)
         limit = self.kit.settings().limits.max_tool_result_bytes
         if _size(p.content, p.feedback) > limit:
             raise PayloadTooLarge(
@@ -271,7 +259,7 @@ class Runtime:
             )
         async with self._claim(p.session_id, wait=True) as gate:
             async with commit(self.kit.db, self.kit.notifier, p.session_id) as unit:
-                remaining = await self._record_result(unit, p, call)
+                remaining = await results.record(unit, p, call)
                 if remaining:
                     waiting = turn_result(
                         unit, TurnStatus.AWAITING_TOOL_RESULTS, None, pending_tool_calls=remaining, plan_id=call.plan_id
@@ -283,57 +271,6 @@ class Runtime:
             if waiting is not None:
                 return waiting
             return await self._run(gate, p.session_id)
-
-    def _already_answered(
-        self, call_id: str, status: ToolCallStatus, result: ToolResultStatus | None
-    ) -> ToolCallAlreadyAnswered:
-        how = result.value if result else status.value
-        return ToolCallAlreadyAnswered(
-            f"tool call {call_id!r} was already answered ({how}); nothing changed", {"callId": call_id, "status": how}
-        )
-
-    async def _record_result(self, unit: Unit, p: ToolResultParams, call: ToolCallRow) -> list[str]:
-        """Close the call with the editor's answer; returns the calls still unanswered.
-
-        The UPDATE only closes a call that is still pending, so a concurrent second
-        answer finds nothing to change and is refused."""
-        if not await unit.tx.tool_calls.answer(p.call_id, ToolCallStatus.ANSWERED, p.status):
-            raise self._already_answered(call.call_id, ToolCallStatus.ANSWERED, None)
-        s = unit.session
-        scope = None
-        if call.plan_id and call.subtask_id:
-            plan = await unit.tx.plans.get(call.plan_id)
-            attempt = next((t.attempt for t in plan.subtasks if t.id == call.subtask_id), 1) if plan else 1
-            scope = (call.plan_id, call.subtask_id, attempt)
-        await unit.tx.messages.add(
-            s.id,
-            role=MessageRole.TOOL,
-            content=format_tool_result(p),
-            segment=s.switch_count,
-            turn_id=s.turn_id,
-            agent=s.current_agent,
-            tool_call_id=p.call_id,
-            scope=scope,
-        )
-        rejected = p.status is ToolResultStatus.REJECTED
-        if call.requires_approval:
-            reason = p.feedback or ("rejected in the editor" if rejected else "approved in the editor")
-            await unit.tx.approvals.add(
-                ApprovalRow(
-                    s.id,
-                    call.call_id,
-                    call.name,
-                    DecidedBy.USER,
-                    Decision.REJECTED if rejected else Decision.APPROVED,
-                    reason,
-                    now(),
-                )
-            )
-        if p.remember and not rejected:
-            spec = BY_NAME[call.name]
-            for tool, prefix in remember_rules(spec, spec.args_model.model_validate(call.arguments)):
-                await unit.tx.approvals.remember(s.id, tool, prefix)
-        return [c.call_id for c in await unit.tx.tool_calls.pending(s.id)]
 
     # --- agent/resume -------------------------------------------------------------
 
@@ -474,14 +411,14 @@ class Runtime:
 
     async def get_session(self, p: GetSessionParams) -> GetSessionResult:
         s = await self._session(p.session_id)
-        return await queries.get_session(self.kit.db, s, self.running_here(s.id))
+        return await queries.get_session(self.kit.db, s, await self._driven(s))
 
     async def list_sessions(self, p: ListSessionsParams) -> ListSessionsResult:
         after = queries.decode_cursor(p.cursor) if p.cursor else None
         rows = await self.kit.db.read.sessions.page(p.limit + 1, after, None if p.all_workspaces else self._root)
         page = rows[: p.limit]
         return ListSessionsResult(
-            sessions=[queries.session_info(s, self.running_here(s.id)) for s in page],
+            sessions=[queries.session_info(s, await self._driven(s)) for s in page],
             next_cursor=queries.encode_cursor(page[-1]) if len(rows) > p.limit else None,
         )
 

@@ -72,3 +72,21 @@ async def test_a_killed_holder_releases_at_once_and_a_stuck_one_when_its_lease_e
     await second.kill()  # a dead holder on this host is stale at once
     assert (await first.send("and again", session_id=session, mode="code"))["message"] == "three"
     await first.stop()
+
+
+async def test_a_session_running_elsewhere_is_not_reported_interrupted(workspace, db_path, llm: FakeLLM) -> None:
+    import threading
+
+    hold = threading.Event()
+    llm.script = Scripted(code=[Reply("slow", hold=hold)])
+    first = await Editor(workspace, db_path, model=FAKE_MODEL, api_base=llm.url).start()
+    second = await Editor(workspace, db_path, model=FAKE_MODEL, api_base=llm.url).start()
+    running = asyncio.ensure_future(first.send("think", mode="code"))
+    await first.wait_for(lambda: len(llm.requests) == 1)
+    session = first.statuses()[0]["sessionId"]
+    seen = (await second.request("agent/getSession", {"sessionId": session}))["session"]
+    assert seen["state"] == "agent_running" and seen["interrupted"] is False
+    hold.set()
+    assert (await running)["status"] == "completed"
+    await first.stop()
+    await second.stop()

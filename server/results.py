@@ -1,0 +1,67 @@
+"""Tool results: what the model reads for an editor's answer, and recording it."""
+
+from __future__ import annotations
+
+from protocol.enums import DecidedBy, Decision, MessageRole, ToolCallStatus, ToolResultStatus
+from protocol.errors import ToolCallAlreadyAnswered
+from protocol.methods import ToolResultParams
+from server.approval import remember_rules
+from server.door import Unit
+from server.tools import BY_NAME
+from storage.records import ApprovalRow, ToolCallRow, now
+
+
+def format_tool_result(p: ToolResultParams) -> str:
+    if p.status is ToolResultStatus.REJECTED:
+        text = "The user rejected this tool call."
+        return f"{text} Feedback: {p.feedback}" if p.feedback else text
+    body = p.content if p.content else "(no output)"
+    if p.status is ToolResultStatus.ERROR:
+        body = f"Error: {body}"
+    return f"{body}\n\nUser feedback: {p.feedback}" if p.feedback else body
+
+
+def already_answered(call_id: str, how: str) -> ToolCallAlreadyAnswered:
+    return ToolCallAlreadyAnswered(
+        f"tool call {call_id!r} was already answered ({how}); nothing changed", {"callId": call_id, "status": how}
+    )
+
+
+async def call_scope(unit: Unit, call: ToolCallRow) -> tuple[str, str, int] | None:
+    """The thread a call's result belongs to: its subtask's current attempt, or the main one."""
+    if not (call.plan_id and call.subtask_id):
+        return None
+    plan = await unit.tx.plans.get(call.plan_id)
+    attempt = next((t.attempt for t in plan.subtasks if t.id == call.subtask_id), 1) if plan else 1
+    return (call.plan_id, call.subtask_id, attempt)
+
+
+async def record(unit: Unit, p: ToolResultParams, call: ToolCallRow) -> list[str]:
+    """Close the call with the editor's answer, with the user's decision and any
+    remembered approval; returns the calls of the session still unanswered.
+
+    The UPDATE only closes a call that is still pending, so a concurrent second answer
+    finds nothing to change and is refused."""
+    if not await unit.tx.tool_calls.answer(p.call_id, ToolCallStatus.ANSWERED, p.status):
+        raise already_answered(call.call_id, ToolCallStatus.ANSWERED.value)
+    s = unit.session
+    await unit.tx.messages.add(
+        s.id,
+        role=MessageRole.TOOL,
+        content=format_tool_result(p),
+        segment=s.switch_count,
+        turn_id=s.turn_id,
+        agent=s.current_agent,
+        tool_call_id=p.call_id,
+        scope=await call_scope(unit, call),
+    )
+    rejected = p.status is ToolResultStatus.REJECTED
+    if call.requires_approval:
+        decision = Decision.REJECTED if rejected else Decision.APPROVED
+        reason = p.feedback or ("rejected in the editor" if rejected else "approved in the editor")
+        await unit.tx.approvals.add(ApprovalRow(s.id, call.call_id, call.name, DecidedBy.USER, decision, reason, now()))
+    if p.remember and not rejected:
+        spec = BY_NAME[call.name]
+        for tool, prefix in remember_rules(spec, spec.args_model.model_validate(call.arguments)):
+            await unit.tx.approvals.remember(s.id, tool, prefix)
+    return [c.call_id for c in await unit.tx.tool_calls.pending(s.id)]
