@@ -147,13 +147,20 @@ t.HOLD = {} -- an answer that keeps the dialog open: the spec calls the callback
 local original_ui = { select = vim.ui.select, input = vim.ui.input }
 
 --- Replaces vim.ui.select / vim.ui.input. `select(items, opts)` and `input(opts)` return the
---- answer (nil = dismissed, t.HOLD = left open). Every call is recorded in t.ui.
+--- answer (nil = dismissed, t.HOLD = left open); a handler that is not a function is the
+--- answer to every call. Every call is recorded in t.ui.
 function t.answer_ui(handlers)
+  local function answer_of(handler, ...)
+    if type(handler) == 'function' then
+      return handler(...)
+    end
+    return handler
+  end
   t.ui = { selects = {}, inputs = {} }
   vim.ui.select = function(items, opts, cb)
     local record = { items = items, opts = opts, cb = cb, windows = t.floating_text() }
     table.insert(t.ui.selects, record)
-    local answer = handlers.select and handlers.select(items, opts, record)
+    local answer = answer_of(handlers.select, items, opts, record)
     if answer ~= t.HOLD then
       vim.schedule(function()
         cb(answer)
@@ -163,13 +170,20 @@ function t.answer_ui(handlers)
   vim.ui.input = function(opts, cb)
     local record = { opts = opts, cb = cb }
     table.insert(t.ui.inputs, record)
-    local answer = handlers.input and handlers.input(opts, record)
+    local answer = answer_of(handlers.input, opts, record)
     if answer ~= t.HOLD then
       vim.schedule(function()
         cb(answer)
       end)
     end
   end
+end
+
+--- Wait until `n` approval prompts (vim.ui.select) have been shown.
+function t.wait_prompts(n)
+  t.wait(function()
+    return #t.ui.selects == n
+  end, n == 1 and 'the approval prompt' or (n .. ' approval prompts'))
 end
 
 --- The text of the floating windows open now (the diff shown during an approval).

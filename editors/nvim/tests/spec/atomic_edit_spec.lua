@@ -7,11 +7,7 @@ t.test('a code task writes a loaded buffer, undoably, and saves it', function()
   t.write(root .. '/hello.py', 'print("old")\n')
   vim.cmd.edit('hello.py')
   local buf = vim.api.nvim_get_current_buf()
-  t.answer_ui({
-    select = function()
-      return 'Approve'
-    end,
-  })
+  t.answer_ui({ select = 'Approve' })
 
   vim.cmd('Codelab mode=code create hello.py that prints hello')
   local result = t.wait_status(root, 'completed')
@@ -65,12 +61,8 @@ t.test('a question is asked with vim.ui.input; its answer continues the turn', f
   t.setup()
   local root = t.workspace()
   t.answer_ui({
-    select = function()
-      return 'Approve'
-    end,
-    input = function()
-      return 'main.py'
-    end,
+    select = 'Approve',
+    input = 'main.py',
   })
   vim.cmd('Codelab create a file')
   local result = t.wait_status(root, 'completed')

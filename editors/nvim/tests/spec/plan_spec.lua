@@ -12,9 +12,7 @@ t.test('a plan runs to completion with one rejected write', function()
     select = function(_, opts)
       return opts.prompt:find('test_currency_rates.py', 1, true) and 'Reject' or 'Approve'
     end,
-    input = function()
-      return FEEDBACK
-    end,
+    input = FEEDBACK,
   })
   local progress, statuses = {}, {}
   vim.api.nvim_create_autocmd('LspProgress', {

@@ -28,11 +28,7 @@ t.test('after a restart, :CodelabResume asks the pending call again and finishes
   t.setup()
   vim.cmd.cd(vim.fn.fnameescape(root))
   root = vim.uv.fs_realpath(root)
-  t.answer_ui({
-    select = function()
-      return 'Approve'
-    end,
-  })
+  t.answer_ui({ select = 'Approve' })
   vim.cmd('CodelabResume') -- no id: the last session of this workspace, remembered on disk
   local result = t.wait_status(root, 'completed')
   t.eq(3, #t.ui.selects, 'approval prompts: the re-sent call, then the two other writes')
@@ -53,15 +49,9 @@ end)
 t.test('after the sidecar dies, a call still being decided is not asked twice', function()
   t.setup()
   local root = t.workspace()
-  t.answer_ui({
-    select = function()
-      return t.HOLD
-    end,
-  })
+  t.answer_ui({ select = t.HOLD })
   vim.cmd('CodelabMode code create todo.md with my todos')
-  t.wait(function()
-    return #t.ui.selects == 1
-  end, 'the approval prompt')
+  t.wait_prompts(1)
   local call_id = t.state(root).result.pendingToolCalls[1]
 
   t.kill_sidecar(root)
@@ -84,15 +74,9 @@ end)
 t.test(':CodelabCancel ends a turn waiting for approval; a late answer changes nothing', function()
   t.setup()
   local root = t.workspace()
-  t.answer_ui({
-    select = function()
-      return t.HOLD
-    end,
-  })
+  t.answer_ui({ select = t.HOLD })
   vim.cmd('CodelabMode code create late.md with my notes')
-  t.wait(function()
-    return #t.ui.selects == 1
-  end, 'the approval prompt')
+  t.wait_prompts(1)
   vim.cmd('CodelabCancel')
   t.wait_status(root, 'cancelled')
   t.ui.selects[1].cb('Approve')
@@ -101,11 +85,7 @@ t.test(':CodelabCancel ends a turn waiting for approval; a late answer changes n
   t.contains(t.chat_text(root), '⊘ write_file late.md — cancelled')
 
   -- The session goes on with the next task.
-  t.answer_ui({
-    select = function()
-      return 'Approve'
-    end,
-  })
+  t.answer_ui({ select = 'Approve' })
   vim.cmd('CodelabMode code create next.md with my notes')
   t.wait_status(root, 'completed')
   t.ok(t.exists(root .. '/next.md'), 'the next task ran')
@@ -123,9 +103,7 @@ t.test(':CodelabSessions lists the sessions and resumes the one picked', functio
     end,
   })
   vim.cmd('CodelabMode code create picked.md with my notes')
-  t.wait(function()
-    return #t.ui.selects == 1
-  end, 'the approval prompt')
+  t.wait_prompts(1)
   local session = t.state(root).session
   t.kill_sidecar(root)
   -- A new editor state: forget what this one knew of the session.

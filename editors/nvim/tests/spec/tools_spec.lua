@@ -37,11 +37,7 @@ end)
 t.test('a call for a path outside the workspace is answered with an error, unasked', function()
   t.setup()
   local root = t.workspace()
-  t.answer_ui({
-    select = function()
-      return 'Approve'
-    end,
-  })
+  t.answer_ui({ select = 'Approve' })
   vim.cmd('CodelabMode code create ../outside.py that prints hi')
   t.wait_status(root, 'completed')
   local w = t.state(root)
@@ -162,11 +158,7 @@ end)
 t.test('approve always: later writes of the session are not asked again', function()
   t.setup()
   local root = t.workspace()
-  t.answer_ui({
-    select = function()
-      return 'Approve always'
-    end,
-  })
+  t.answer_ui({ select = 'Approve always' })
   vim.cmd('Codelab implement a weather app')
   t.wait_status(root, 'awaiting_plan_approval')
   vim.cmd('CodelabApprove')
