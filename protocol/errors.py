@@ -81,14 +81,3 @@ class ModelError(AgentError):
 
 class PayloadTooLarge(AgentError):
     CODE = ErrorCode.PAYLOAD_TOO_LARGE
-
-
-ERROR_NAMES: dict[int, str] = {
-    ErrorCode.SESSION_NOT_FOUND: "SessionNotFound",
-    ErrorCode.SESSION_BUSY: "SessionBusy",
-    ErrorCode.UNKNOWN_TOOL_CALL: "UnknownToolCall",
-    ErrorCode.TOOL_CALL_ALREADY_ANSWERED: "ToolCallAlreadyAnswered",
-    ErrorCode.INVALID_STATE: "InvalidState",
-    ErrorCode.MODEL_ERROR: "ModelError",
-    ErrorCode.PAYLOAD_TOO_LARGE: "PayloadTooLarge",
-}

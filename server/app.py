@@ -61,7 +61,6 @@ class App:
             db=db,
             notifier=notifier,
             settings=lambda: self.settings,
-            models=self.model,
             caller=ModelCaller(notifier, lambda: self.settings, self.model),
         )
         self.runtime = Runtime(kit, Leases(db, settings.limits.lease_seconds))
@@ -89,13 +88,12 @@ class App:
 
     def model(self, name: str) -> Model:
         if name not in self._models:
+            llm = self.settings.llm
             if name == DEMO_MODEL:
                 self._models[name] = DemoModel()
             elif adapters.is_adapter(name):
-                llm = self.settings.llm
                 self._models[name] = adapters.load(name, api_base=llm.api_base, timeout_seconds=llm.timeout_seconds)
             else:
-                llm = self.settings.llm
                 self._models[name] = LiteLLMModel(name, api_base=llm.api_base, timeout_seconds=llm.timeout_seconds)
         return self._models[name]
 

@@ -9,7 +9,7 @@ changes `sessions.current_agent`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,7 +22,7 @@ from server.faults import FAULTS
 from server.fsm import Event, check
 from server.notify import Notifier
 from storage.db import Database
-from storage.records import SessionRow, TransitionRow, now
+from storage.records import ModelToolCall, SessionRow, TransitionRow, now
 from storage.repos import Repos
 
 log = logging.getLogger("codelab_agent.fsm")
@@ -53,6 +53,33 @@ class Unit:
             StatusNotification(
                 session_id=self.session.id, turn_id=self.session.turn_id or "", event=event, detail=detail, data=data
             ),
+        )
+
+    async def say(
+        self,
+        role: MessageRole,
+        content: str,
+        *,
+        kind: str = "message",
+        agent: AgentName | None = None,
+        tool_calls: Sequence[ModelToolCall] = (),
+        tool_call_id: str | None = None,
+        scope: tuple[str, str, int] | None = None,
+    ) -> int:
+        """Add a message to the session's current segment and turn. Its agent is the
+        current agent, except for the user's messages (none, unless given)."""
+        s = self.session
+        return await self.tx.messages.add(
+            s.id,
+            role=role,
+            content=content,
+            segment=s.switch_count,
+            turn_id=s.turn_id,
+            agent=agent or (None if role is MessageRole.USER else s.current_agent),
+            tool_calls=tool_calls,
+            tool_call_id=tool_call_id,
+            kind=kind,
+            scope=scope,
         )
 
     async def update(self, **fields: Any) -> None:
@@ -96,7 +123,7 @@ async def transition(unit: Unit, dst: SessionState, event: Event, *, result: Tur
     unit.status(StatusEvent.STATE_CHANGED, f"{src} → {dst} ({event})", {"from": src, "to": dst, "event": event})
 
 
-async def switch_agent(unit: Unit, to: AgentName, reason: str, *, announce: bool = True) -> None:
+async def switch_agent(unit: Unit, to: AgentName, reason: str) -> None:
     """Hand the conversation to `to`: a system note, a new segment (the previous agent's
     tool calls and results drop out of the new agent's view), persisted and announced.
 
@@ -106,15 +133,6 @@ async def switch_agent(unit: Unit, to: AgentName, reason: str, *, announce: bool
         return
     note = f"Agent switched: {src} → {to}. {reason}".strip()
     await unit._set(current_agent=to, switch_count=unit.session.switch_count + 1)  # pyright: ignore[reportPrivateUsage]
-    await unit.tx.messages.add(
-        unit.session.id,
-        role=MessageRole.SYSTEM,
-        content=note,
-        segment=unit.session.switch_count,
-        turn_id=unit.session.turn_id,
-        agent=to,
-        kind="switch_note",
-    )
+    await unit.say(MessageRole.SYSTEM, note, kind="switch_note")
     log.info("session %s: %s", unit.session.id, note)
-    if announce:
-        unit.status(StatusEvent.AGENT_SWITCHED, note, {"from": src, "to": to, "reason": reason})
+    unit.status(StatusEvent.AGENT_SWITCHED, note, {"from": src, "to": to, "reason": reason})

@@ -18,7 +18,7 @@ from server.context import subtask_brief
 from server.door import Unit, commit, switch_agent, transition
 from server.fsm import Event
 from server.kit import Kit
-from server.outcomes import fail, plan_changed, turn_result
+from server.outcomes import fail, plan_changed, set_plan_status, turn_result
 from server.steps import Where, agent_step
 from storage.records import PlanRow, SessionRow
 
@@ -50,15 +50,9 @@ async def _start_subtask(kit: Kit, unit: Unit, plan: PlanRow, subtask_id: str) -
     await switch_agent(unit, subtask.agent, f"plan subtask {subtask.id} ({index} of {total}): {subtask.title}")
     await unit.update(turn_steps=0, nudges=0)
     s = unit.session
-    await unit.tx.messages.add(
-        s.id,
-        role=MessageRole.USER,
-        content=subtask_brief(plan, subtask),
-        segment=s.switch_count,
-        turn_id=s.turn_id,
-        agent=subtask.agent,
-        kind="brief",
-        scope=(plan.id, subtask.id, subtask.attempt),
+    brief = subtask_brief(plan, subtask)
+    await unit.say(
+        MessageRole.USER, brief, kind="brief", agent=subtask.agent, scope=(plan.id, subtask.id, subtask.attempt)
     )
     await plan_changed(unit, plan.id)
     unit.status(
@@ -70,19 +64,10 @@ async def _start_subtask(kit: Kit, unit: Unit, plan: PlanRow, subtask_id: str) -
 
 
 async def _complete_plan(kit: Kit, unit: Unit, plan: PlanRow) -> TurnResult:
-    await unit.tx.plans.set_status(plan.id, PlanStatus.COMPLETED)
-    done = await plan_changed(unit, plan.id)
+    done = await set_plan_status(unit, plan.id, PlanStatus.COMPLETED)
     text = planning.summary(done)
     s = unit.session
-    await unit.tx.messages.add(
-        s.id,
-        role=MessageRole.ASSISTANT,
-        content=text,
-        segment=s.switch_count,
-        turn_id=s.turn_id,
-        agent=s.current_agent,
-        kind="plan_summary",
-    )
+    await unit.say(MessageRole.ASSISTANT, text, kind="plan_summary")
     await unit.update(active_plan_id=None)
     unit.status(StatusEvent.PLAN_COMPLETED, f"plan completed: {plan.goal}", {"planId": plan.id})
     unit.later(kit.progress.end(s.id, "plan completed"))
@@ -92,21 +77,16 @@ async def _complete_plan(kit: Kit, unit: Unit, plan: PlanRow) -> TurnResult:
 
 
 async def approve(unit: Unit, plan: PlanRow) -> None:
-    await unit.tx.plans.set_status(plan.id, PlanStatus.IN_PROGRESS)
-    await plan_changed(unit, plan.id)
+    await set_plan_status(unit, plan.id, PlanStatus.IN_PROGRESS)
     await unit.update(turn_steps=0, nudges=0)
     unit.status(StatusEvent.PLAN_APPROVED, f"plan v{plan.version} approved", {"planId": plan.id})
     await transition(unit, SessionState.EXECUTING_PLAN, Event.PLAN_APPROVED)
 
 
 async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
-    await unit.tx.plans.set_status(plan.id, PlanStatus.REJECTED)
-    await plan_changed(unit, plan.id)
-    s = unit.session
+    await set_plan_status(unit, plan.id, PlanStatus.REJECTED)
     text = "Plan rejected." + (f" Feedback: {feedback}" if feedback else "")
-    await unit.tx.messages.add(
-        s.id, role=MessageRole.USER, content=text, segment=s.switch_count, turn_id=s.turn_id, kind="plan_rejected"
-    )
+    await unit.say(MessageRole.USER, text, kind="plan_rejected")
     await unit.update(active_plan_id=None)
     unit.status(StatusEvent.PLAN_REJECTED, text, {"planId": plan.id})
     result = turn_result(unit, TurnStatus.COMPLETED, text, plan_id=plan.id)
@@ -116,24 +96,14 @@ async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
 
 async def revise(unit: Unit, plan: PlanRow, feedback: str) -> None:
     """The architect gets the feedback and will submit version N+1."""
-    await unit.tx.plans.set_status(plan.id, PlanStatus.REJECTED)
-    await plan_changed(unit, plan.id)
-    s = unit.session
-    await unit.tx.messages.add(
-        s.id,
-        role=MessageRole.USER,
-        content=f"Revise the plan (version {plan.version}): {feedback}",
-        segment=s.switch_count,
-        turn_id=s.turn_id,
-        kind="revision",
-    )
+    await set_plan_status(unit, plan.id, PlanStatus.REJECTED)
+    await unit.say(MessageRole.USER, f"Revise the plan (version {plan.version}): {feedback}", kind="revision")
     await unit.update(active_plan_id=None, turn_steps=0, nudges=0)
     await transition(unit, SessionState.ARCHITECT_PLANNING, Event.REVISION_REQUESTED)
 
 
 async def resume_plan(unit: Unit, plan: PlanRow, why: str) -> None:
-    await unit.tx.plans.set_status(plan.id, PlanStatus.IN_PROGRESS)
-    await plan_changed(unit, plan.id)
+    await set_plan_status(unit, plan.id, PlanStatus.IN_PROGRESS)
     await unit.update(turn_steps=0, nudges=0)
     unit.status(StatusEvent.PLAN_RESUMED, why, {"planId": plan.id})
     await transition(unit, SessionState.EXECUTING_PLAN, Event.PLAN_RESUMED)

@@ -43,7 +43,8 @@ def raw_converter() -> cattrs.Converter:
 
 
 class _Reader:
-    """Reads LSP frames from a binary pipe without a thread hop per line when it can."""
+    """Reads LSP frames from the editor's pipe on the event loop (pygls's own reader
+    hops to a thread for every line)."""
 
     def __init__(self, stream: asyncio.StreamReader) -> None:
         self._stream = stream

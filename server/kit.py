@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.calls import ModelCaller
-from server.models.base import Model
 from server.notify import Notifier
 from server.settings import Settings
 from storage.db import Database
@@ -24,7 +23,6 @@ class Kit:
     db: Database
     notifier: Notifier
     settings: Callable[[], Settings]
-    models: Callable[[str], Model]
     caller: ModelCaller
     progress: Progress = field(init=False)
     threads: Threads = field(init=False)

@@ -24,19 +24,3 @@ class Notifier(Protocol):
     def progress(self, token: str, value: dict[str, Any]) -> None:
         """`$/progress` with a begin, report or end value."""
         ...
-
-
-class NullNotifier:
-    """Sends nothing (for driving the runtime without an editor)."""
-
-    def send(self, notification: Notification, params: WireModel) -> None:
-        return None
-
-    def supports_progress(self) -> bool:
-        return False
-
-    async def create_progress(self, token: str) -> bool:
-        return False
-
-    def progress(self, token: str, value: dict[str, Any]) -> None:
-        return None

@@ -75,7 +75,7 @@ async def route(unit: Unit, mode: Mode) -> None:
 
 
 async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
-    messages = await kit.db.read.messages.main_thread(s.id)
+    messages = await kit.threads.get(s.id, None)
     task = next(m.content for m in reversed(messages) if m.role == "user" and m.kind == "task")
     key = task_hash(task)
     cached = await kit.db.read.classifications.get(s.id, key)

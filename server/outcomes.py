@@ -46,6 +46,11 @@ async def plan_changed(unit: Unit, plan_id: str) -> PlanRow:
     return plan
 
 
+async def set_plan_status(unit: Unit, plan_id: str, status: PlanStatus) -> PlanRow:
+    await unit.tx.plans.set_status(plan_id, status)
+    return await plan_changed(unit, plan_id)
+
+
 async def active_plan(unit: Unit) -> PlanRow | None:
     """The session's plan if it is executing (or paused mid-execution)."""
     plan_id = unit.session.active_plan_id
@@ -71,8 +76,7 @@ async def fail(kit: Kit, unit: Unit, reason: str, code: int = ErrorCode.MODEL_ER
             await unit.tx.plans.set_subtask(plan.id, subtask.id, SubtaskStatus.FAILED, result=f"failed: {reason}")
             reason = f"subtask {subtask.id} ({subtask.title}) failed: {reason}"
             unit.status(StatusEvent.SUBTASK_FAILED, reason, {"planId": plan.id, "subtaskId": subtask.id})
-        await unit.tx.plans.set_status(plan.id, PlanStatus.FAILED)
-        await plan_changed(unit, plan.id)
+        await set_plan_status(unit, plan.id, PlanStatus.FAILED)
         unit.status(StatusEvent.PLAN_FAILED, reason, {"planId": plan.id})
         unit.later(kit.progress.end(unit.session.id, "plan failed"))
         result = turn_result(
@@ -85,25 +89,12 @@ async def fail(kit: Kit, unit: Unit, reason: str, code: int = ErrorCode.MODEL_ER
     return result
 
 
-async def close_pending(unit: Unit, text: str) -> list[str]:
+async def close_pending(unit: Unit, text: str) -> None:
     """Give every unanswered client call a synthesized result (status cancelled)."""
-    closed: list[str] = []
     for call in await unit.tx.tool_calls.pending(unit.session.id):
         if await unit.tx.tool_calls.answer(call.call_id, ToolCallStatus.CANCELLED, None):
             scope = await call_scope(unit, call)
-            await unit.tx.messages.add(
-                unit.session.id,
-                role=MessageRole.TOOL,
-                content=text,
-                segment=unit.session.switch_count,
-                turn_id=unit.session.turn_id,
-                agent=unit.session.current_agent,
-                tool_call_id=call.call_id,
-                kind="cancelled",
-                scope=scope,
-            )
-            closed.append(call.call_id)
-    return closed
+            await unit.say(MessageRole.TOOL, text, kind="cancelled", tool_call_id=call.call_id, scope=scope)
 
 
 async def cancel(kit: Kit, unit: Unit) -> TurnResult:
@@ -112,16 +103,14 @@ async def cancel(kit: Kit, unit: Unit) -> TurnResult:
     plan = await active_plan(unit)
     state = unit.session.state
     if plan is not None and plan.status is PlanStatus.IN_PROGRESS and state is not SessionState.PLAN_PAUSED:
-        await unit.tx.plans.set_status(plan.id, PlanStatus.PAUSED)
-        await plan_changed(unit, plan.id)
+        await set_plan_status(unit, plan.id, PlanStatus.PAUSED)
         unit.status(StatusEvent.PLAN_PAUSED, "plan paused: the turn was cancelled", {"planId": plan.id})
         unit.later(kit.progress.end(unit.session.id, "plan paused"))
         result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled; agent/resume continues the plan.", plan_id=plan.id)
         await transition(unit, SessionState.PLAN_PAUSED, Event.CANCELLED, result=result)
         return result
     if state is SessionState.AWAITING_PLAN_APPROVAL and unit.session.active_plan_id:
-        await unit.tx.plans.set_status(unit.session.active_plan_id, PlanStatus.CANCELLED)
-        await plan_changed(unit, unit.session.active_plan_id)
+        await set_plan_status(unit, unit.session.active_plan_id, PlanStatus.CANCELLED)
         await unit.update(active_plan_id=None)
     result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled.")
     await transition(unit, SessionState.IDLE, Event.CANCELLED, result=result)

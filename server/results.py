@@ -45,16 +45,7 @@ async def record(unit: Unit, p: ToolResultParams, call: ToolCallRow) -> list[str
     if not await unit.tx.tool_calls.answer(p.call_id, ToolCallStatus.ANSWERED, p.status):
         raise already_answered(call.call_id, ToolCallStatus.ANSWERED.value)
     s = unit.session
-    await unit.tx.messages.add(
-        s.id,
-        role=MessageRole.TOOL,
-        content=format_tool_result(p),
-        segment=s.switch_count,
-        turn_id=s.turn_id,
-        agent=s.current_agent,
-        tool_call_id=p.call_id,
-        scope=await call_scope(unit, call),
-    )
+    await unit.say(MessageRole.TOOL, format_tool_result(p), tool_call_id=p.call_id, scope=await call_scope(unit, call))
     rejected = p.status is ToolResultStatus.REJECTED
     if call.requires_approval:
         decision = Decision.REJECTED if rejected else Decision.APPROVED

@@ -61,7 +61,7 @@ from server.fsm import WORKING, Event
 from server.kit import Kit
 from server.leases import Leases
 from server.orchestrator import route
-from server.outcomes import active_plan, turn_result
+from server.outcomes import active_plan, set_plan_status, turn_result
 from server.outcomes import cancel as cancel_turn
 from storage.records import PlanRow, SessionRow
 
@@ -117,17 +117,10 @@ class Runtime:
     @asynccontextmanager
     async def _claim(
         self, session_id: str, *, wait: bool = False, any_workspace: bool = False
-    ) -> AsyncGenerator[_Gate, None]:
-        """Exclusive use of a session: no turn runs in it here, and this process holds its
-        lease. Work on another workspace's session is refused: its tool calls would run
-        against the wrong root."""
-        session = await self._session(session_id)
-        if not any_workspace and session.workspace_root and session.workspace_root != self._root:
-            raise InvalidState(
-                f"session {session_id} works in {session.workspace_root}, not in this sidecar's workspace "
-                f"{self._root}: continue it from an editor opened there",
-                {"sessionId": session_id, "workspaceRoot": session.workspace_root},
-            )
+    ) -> AsyncGenerator[tuple[_Gate, SessionRow], None]:
+        """Exclusive use of a session, and the session as it is once that is granted: no
+        turn runs in it here, and this process holds its lease. Work on another
+        workspace's session is refused: its tool calls would run against the wrong root."""
         gate = self._gate(session_id)
         if gate.lock.locked() and (gate.turn is not None or not wait):
             raise SessionBusy(
@@ -135,11 +128,21 @@ class Runtime:
                 {"sessionId": session_id, "reason": "turn_running", "holder": {"thisProcess": True}},
             )
         async with gate.lock:
+            session = await self.kit.db.read.sessions.get(session_id)
+            if session is None:
+                self._gates.pop(session_id, None)
+                raise SessionNotFound(session_id)
+            if not any_workspace and session.workspace_root and session.workspace_root != self._root:
+                raise InvalidState(
+                    f"session {session_id} works in {session.workspace_root}, not in this sidecar's workspace "
+                    f"{self._root}: continue it from an editor opened there",
+                    {"sessionId": session_id, "workspaceRoot": session.workspace_root},
+                )
             if not await self.leases.holds(session_id):
                 async with self.kit.db.transaction() as tx:
                     await self.leases.take(tx, session_id)
                 self.kit.threads.forget(session_id)  # another process may have written it
-            yield gate
+            yield gate, session
 
     async def _run(self, gate: _Gate, session_id: str) -> TurnResult:
         """Drive the session's turn to its stop point. If the request itself is
@@ -184,9 +187,7 @@ class Runtime:
                 await tx.sessions.create(
                     session_id, p.text.strip().splitlines()[0][:80] or "task", AgentName.ORCHESTRATOR, self._root
                 )
-        else:
-            await self._session(session_id)
-        async with self._claim(session_id) as gate:
+        async with self._claim(session_id) as (gate, _):
             async with commit(self.kit.db, self.kit.notifier, session_id) as unit:
                 await self._take_message(unit, p)
             return await self._run(gate, session_id)
@@ -195,31 +196,13 @@ class Runtime:
         s = unit.session
         if s.state in (SessionState.IDLE, SessionState.PLAN_PAUSED):
             if s.state is SessionState.PLAN_PAUSED and s.active_plan_id:
-                await unit.tx.plans.set_status(s.active_plan_id, PlanStatus.CANCELLED)
-                plan = await unit.tx.plans.get(s.active_plan_id)
-                assert plan is not None
-                unit.emit(PLAN_UPDATE, PlanUpdateNotification(session_id=s.id, plan=planning.snapshot(plan)))
+                await set_plan_status(unit, s.active_plan_id, PlanStatus.CANCELLED)  # abandoned for the new task
                 await unit.update(active_plan_id=None)
             await unit.update(turn_id=f"turn_{uuid.uuid4().hex[:20]}", turn_steps=0, nudges=0)
-            await unit.tx.messages.add(
-                s.id,
-                role=MessageRole.USER,
-                content=p.text,
-                segment=unit.session.switch_count,
-                turn_id=unit.session.turn_id,
-                kind="task",
-            )
+            await unit.say(MessageRole.USER, p.text, kind="task")
             await route(unit, p.mode)
         elif s.state is SessionState.AWAITING_USER_INPUT:
-            await unit.tx.messages.add(
-                s.id,
-                role=MessageRole.USER,
-                content=p.text,
-                segment=s.switch_count,
-                turn_id=s.turn_id,
-                kind="answer",
-                scope=await self._scope(unit),
-            )
+            await unit.say(MessageRole.USER, p.text, kind="answer", scope=await self._scope(unit))
             await unit.update(nudges=0)
             await transition(unit, await self._running_state(unit), Event.USER_ANSWERED)
         elif s.state is SessionState.AWAITING_TOOL_RESULTS:
@@ -257,7 +240,7 @@ class Runtime:
                 f"content: {_size(p.content, p.feedback)} bytes is over the limit of {limit}; truncate the result",
                 {"field": "content", "limit": limit},
             )
-        async with self._claim(p.session_id, wait=True) as gate:
+        async with self._claim(p.session_id, wait=True) as (gate, _):
             async with commit(self.kit.db, self.kit.notifier, p.session_id) as unit:
                 remaining = await results.record(unit, p, call)
                 if remaining:
@@ -275,9 +258,7 @@ class Runtime:
     # --- agent/resume -------------------------------------------------------------
 
     async def resume(self, p: ResumeParams) -> TurnResult:
-        await self._session(p.session_id)
-        async with self._claim(p.session_id) as gate:
-            s = await self._session(p.session_id)
+        async with self._claim(p.session_id) as (gate, s):
             if s.state is SessionState.AWAITING_TOOL_RESULTS:
                 return await self._resend(s)
             if s.state is SessionState.AWAITING_PLAN_APPROVAL and s.active_plan_id:
@@ -322,9 +303,7 @@ class Runtime:
     async def approve_plan(self, p: ApprovePlanParams) -> TurnResult:
         if p.decision is PlanDecision.REVISE and not (p.feedback and p.feedback.strip()):
             raise InvalidParams("feedback: required when decision is revise", {"field": "feedback"})
-        await self._session(p.session_id)
-        async with self._claim(p.session_id) as gate:
-            s = await self._session(p.session_id)
+        async with self._claim(p.session_id) as (gate, s):
             plan = await self._plan_of(s, p.plan_id)
             if s.state is not SessionState.AWAITING_PLAN_APPROVAL or plan.status is not PlanStatus.AWAITING_APPROVAL:
                 raise InvalidState(
@@ -355,9 +334,7 @@ class Runtime:
     async def _failed_subtask(
         self, session_id: str, plan_id: str, subtask_id: str, action: execution.SubtaskAction
     ) -> TurnResult:
-        await self._session(session_id)
-        async with self._claim(session_id) as gate:
-            s = await self._session(session_id)
+        async with self._claim(session_id) as (gate, s):
             plan = await self._plan_of(s, plan_id)
             subtask = next((t for t in plan.subtasks if t.id == subtask_id), None)
             if subtask is None:
@@ -386,7 +363,6 @@ class Runtime:
     # --- agent/cancel -------------------------------------------------------------
 
     async def cancel(self, p: CancelParams) -> CancelResult:
-        await self._session(p.session_id)
         gate = self._gates.get(p.session_id)
         if gate is not None and gate.turn is not None:
             turn = gate.turn
@@ -394,8 +370,7 @@ class Runtime:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(turn.task)
             return CancelResult(cancelled=True)
-        async with self._claim(p.session_id, wait=True):
-            s = await self._session(p.session_id)
+        async with self._claim(p.session_id, wait=True) as (_, s):
             cancellable = WORKING | {
                 SessionState.AWAITING_TOOL_RESULTS,
                 SessionState.AWAITING_USER_INPUT,
@@ -423,10 +398,11 @@ class Runtime:
         )
 
     async def delete_session(self, p: DeleteSessionParams) -> DeleteSessionResult:
-        if await self.kit.db.read.sessions.get(p.session_id) is None:
+        try:
+            async with self._claim(p.session_id, any_workspace=True), self.kit.db.transaction() as tx:
+                deleted = await tx.sessions.delete(p.session_id)
+        except SessionNotFound:
             return DeleteSessionResult(deleted=False)
-        async with self._claim(p.session_id, any_workspace=True), self.kit.db.transaction() as tx:
-            deleted = await tx.sessions.delete(p.session_id)
         self._gates.pop(p.session_id, None)
         self.kit.threads.forget(p.session_id)
         return DeleteSessionResult(deleted=deleted)

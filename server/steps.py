@@ -16,7 +16,6 @@ from protocol.enums import (
     AgentName,
     ExecutedBy,
     MessageRole,
-    PlanStatus,
     SessionState,
     StatusEvent,
     SubtaskStatus,
@@ -42,10 +41,12 @@ from server.kit import Kit
 from server.models.base import ModelReply, ModelRequest, ReplyToolCall
 from server.outcomes import complete_task, fail, plan_changed, turn_result
 from server.queries import tool_call_notification
+from server.tools import ToolArgumentsError, parse_arguments
 from storage.records import ApprovalRow, ModelToolCall, PlanRow, SessionRow, SubtaskRow, ToolCallRow, now
 
 ARCHITECT_NUDGES = 2
 PLAN_NUDGES = 1
+EMPTY_NUDGES = 2
 ARCHITECT_NUDGE = (
     "[Reminder] You must call create_plan with your plan, or ask_followup_question if you need "
     "information from the user. Do not answer with text alone."
@@ -122,32 +123,10 @@ class _Step:
     async def _say(
         self, role: MessageRole, content: str, *, kind: str = "message", calls: tuple[ModelToolCall, ...] = ()
     ) -> int:
-        s = self.unit.session
-        return await self.unit.tx.messages.add(
-            s.id,
-            role=role,
-            content=content,
-            segment=s.switch_count,
-            turn_id=s.turn_id,
-            agent=self.spec.name,
-            tool_calls=calls,
-            kind=kind,
-            scope=self.where.scope,
-        )
+        return await self.unit.say(role, content, kind=kind, tool_calls=calls, scope=self.where.scope)
 
     async def _result(self, call_id: str, content: str, kind: str = "message") -> None:
-        s = self.unit.session
-        await self.unit.tx.messages.add(
-            s.id,
-            role=MessageRole.TOOL,
-            content=content,
-            segment=s.switch_count,
-            turn_id=s.turn_id,
-            agent=self.spec.name,
-            tool_call_id=call_id,
-            kind=kind,
-            scope=self.where.scope,
-        )
+        await self.unit.say(MessageRole.TOOL, content, kind=kind, tool_call_id=call_id, scope=self.where.scope)
 
     # --- the reply --------------------------------------------------------------
 
@@ -194,8 +173,6 @@ class _Step:
 
     async def _validated(self, call_id: str, call: ReplyToolCall) -> ToolArgs | None:
         """The call's arguments, or None after writing the error result the model gets."""
-        from server.tools import ToolArgumentsError, parse_arguments  # noqa: PLC0415
-
         spec = self.spec.tools_by_name.get(call.name)
         if spec is None:
             available = ", ".join(sorted(self.spec.tool_names))
@@ -307,7 +284,6 @@ class _Step:
         await self._result(call_id, f"Switched to the {target} agent.")
         await switch_agent(self.unit, target, args.reason)
         dst = SessionState.ARCHITECT_PLANNING if target is AgentName.ARCHITECT else SessionState.AGENT_RUNNING
-        await self.unit.update(nudges=0)
         await transition(self.unit, dst, Event.MODE_SWITCHED)
         return None
 
@@ -338,7 +314,7 @@ class _Step:
         return result
 
     async def _revision_feedback(self) -> str | None:
-        messages = await self.unit.tx.messages.main_thread(self.unit.session.id)
+        messages = await self.kit.threads.get(self.unit.session.id, None)
         revisions = [m.content for m in messages if m.kind == "revision"]
         return revisions[-1] if revisions else None
 
@@ -361,7 +337,7 @@ class _Step:
                 f"the architect answered {s.nudges + 1} times without calling create_plan or ask_followup_question",
             )
         if not text:
-            if s.nudges < ARCHITECT_NUDGES:
+            if s.nudges < EMPTY_NUDGES:
                 return await self._nudge(EMPTY_NUDGE)
             return await fail(self.kit, self.unit, "the model kept answering with empty replies")
         return await complete_task(self.unit, text)
@@ -372,7 +348,3 @@ class _Step:
         await self.unit.update(nudges=s.nudges + 1)
         await self.unit.tx.usage.add(s.id, self.spec.name, nudges=1)
         self.unit.status(StatusEvent.NUDGED, text, {"agent": self.spec.name, "nudge": s.nudges + 1})
-
-
-def plan_in_progress(plan: PlanRow | None) -> bool:
-    return plan is not None and plan.status is PlanStatus.IN_PROGRESS

@@ -80,11 +80,6 @@ class Database:
                 raise
             await self._writer.execute_fetchall("COMMIT")
 
-    async def integrity_check(self) -> str:
-        async with self._reader.execute("PRAGMA integrity_check") as cur:
-            row = await cur.fetchone()
-        return str(row[0]) if row else "no answer"
-
     async def close(self) -> None:
         if self._reader is not self._writer:
             await self._reader.close()

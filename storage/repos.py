@@ -233,14 +233,6 @@ class MessageRepo(_Repo):
         )
         return [_message(r) for r in rows]
 
-    async def last_assistant_text(self, session_id: str) -> str | None:
-        row = await self._one(
-            "SELECT content FROM messages WHERE session_id = ? AND role = 'assistant' AND content != ''"
-            " ORDER BY seq DESC LIMIT 1",
-            (session_id,),
-        )
-        return str(row["content"]) if row else None
-
 
 # --- tool calls --------------------------------------------------------------------
 
@@ -306,12 +298,6 @@ class ToolCallRepo(_Repo):
             (status, result_status, now(), call_id),
         )
         return changed == 1
-
-    async def count_pending(self, session_id: str) -> int:
-        row = await self._one(
-            "SELECT COUNT(*) FROM tool_calls WHERE session_id = ? AND status = 'pending'", (session_id,)
-        )
-        return int(row[0]) if row else 0
 
     async def for_session(self, session_id: str) -> list[ToolCallRow]:
         rows = await self._all(
@@ -462,20 +448,6 @@ class TransitionRepo(_Repo):
             "INSERT INTO transitions (session_id, turn_id, from_state, to_state, event, at) VALUES (?, ?, ?, ?, ?, ?)",
             (row.session_id, row.turn_id, row.from_state, row.to_state, row.event, row.at),
         )
-
-    async def for_session(self, session_id: str) -> list[TransitionRow]:
-        rows = await self._all("SELECT * FROM transitions WHERE session_id = ? ORDER BY id", (session_id,))
-        return [
-            TransitionRow(
-                r["session_id"],
-                r["turn_id"],
-                SessionState(r["from_state"]),
-                SessionState(r["to_state"]),
-                r["event"],
-                r["at"],
-            )
-            for r in rows
-        ]
 
 
 class UsageRepo(_Repo):

@@ -119,7 +119,6 @@ class Chat:
         if status == "failed":
             error: dict[str, Any] = result.get("error") or {}
             _say(f"Failed: {error.get('message') or result.get('message')}")
-            _say(f"  · continue with: codelab-agent chat --resume {result['sessionId']}")
         elif result.get("message"):
             _say(result["message"])
         return EXIT_CODES[status]
@@ -158,11 +157,9 @@ class Chat:
     async def _question(self, result: dict[str, Any]) -> dict[str, Any]:
         _say(f"? {result.get('message')}")
         answer = await _ask("> ")
-        if not answer:
-            return await self.client.request("agent/cancel", {"sessionId": result["sessionId"]}) and {
-                **result,
-                "status": "cancelled",
-            }
+        if not answer:  # no answer (end of input): end the turn rather than wait forever
+            await self.client.request("agent/cancel", {"sessionId": result["sessionId"]})
+            return {**result, "status": "cancelled"}
         return await self.client.request("agent/sendMessage", {"sessionId": result["sessionId"], "text": answer})
 
     async def _plan(self, result: dict[str, Any]) -> dict[str, Any]:

@@ -94,3 +94,10 @@ def test_resume_after_the_sidecar_crashed(workspace: Path, db_path: Path) -> Non
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "Plan completed" in resumed.stdout
     assert (workspace / "test_currency_rates.py").exists() and (workspace / "README.md").exists()
+
+
+def test_an_unanswered_question_cancels_the_turn(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "create a file", answers="")
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "What should the file be called?" in done.stdout
+    assert os.listdir(workspace) == []

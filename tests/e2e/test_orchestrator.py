@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -107,6 +108,14 @@ async def test_a_complex_task_reaches_the_architect_who_reads_then_plans(make_ed
         "ask_followup_question",
     }
     transitions = [s["data"]["to"] for s in editor.statuses("state_changed")]
+    with sqlite3.connect(editor.db) as conn:  # each one persisted too, with its event
+        stored = conn.execute(
+            "SELECT from_state, to_state, event FROM transitions WHERE session_id = ? ORDER BY id",
+            (result["sessionId"],),
+        ).fetchall()
+    assert stored == [
+        (s["data"]["from"], s["data"]["to"], s["data"]["event"]) for s in editor.statuses("state_changed")
+    ]
     assert transitions == [
         "classifying",
         "plan_required",

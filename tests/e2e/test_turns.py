@@ -7,6 +7,7 @@ import asyncio
 import threading
 
 import pytest
+from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from tests.fake_llm import FakeLLM, Reply, call
@@ -260,3 +261,33 @@ async def test_a_session_belongs_to_its_workspace(make_editor, llm: FakeLLM, tmp
         assert (await other.request("agent/getSession", {"sessionId": session}))["pendingToolCalls"]
     finally:
         await other.stop()
+
+
+async def test_cancel_request_of_a_running_turn(make_editor, llm: FakeLLM) -> None:
+    hold = threading.Event()
+    editor = await make_editor(code=[Reply("never", hold=hold), Reply("next")])
+    running = asyncio.ensure_future(
+        editor.client.protocol.send_request_async(
+            "agent/sendMessage", {"text": "think", "mode": "code"}, msg_id="turn-1"
+        )
+    )
+    await editor.wait_for(lambda: len(llm.requests) == 1)
+    editor.client.protocol.notify("$/cancelRequest", types.CancelParams(id="turn-1"))
+    error = await _error(running)
+    assert error.code == -32800
+    hold.set()
+    session = editor.statuses()[0]["sessionId"]
+    state = (await editor.request("agent/getSession", {"sessionId": session}))["session"]
+    assert state["state"] == "idle" and state["interrupted"] is False  # the turn was cancelled cleanly
+    assert (await editor.send("again", session_id=session, mode="code"))["message"] == "next"
+
+
+async def test_an_oversized_tool_result_is_refused_and_the_call_stays_open(make_editor) -> None:
+    editor = await make_editor(
+        options={"limits": {"maxToolResultBytes": 50}}, code=[Reply("", [call("read_file", path="big")]), Reply("read")]
+    )
+    result = await editor.send("read big", mode="code")
+    session, call_id = result["sessionId"], result["pendingToolCalls"][0]
+    error = await _error(editor.answer(session, call_id, content="x" * 100))
+    assert error.code == -32016 and "truncate" in error.message
+    assert (await editor.answer(session, call_id, content="x" * 10))["message"] == "read"
