@@ -225,9 +225,9 @@ class Runtime:
     # --- agent/toolResult ---------------------------------------------------------
 
     async def tool_result(self, p: ToolResultParams) -> TurnResult:
-        await self._session(p.session_id)
         call = await self.kit.db.read.tool_calls.get(p.session_id, p.call_id)
         if call is None:
+            await self._session(p.session_id)  # no such session is the first thing to say
             raise UnknownToolCall(
                 f"no tool call {p.call_id!r} in session {p.session_id}",
                 {"sessionId": p.session_id, "callId": p.call_id},

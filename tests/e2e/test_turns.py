@@ -111,6 +111,10 @@ async def test_session_busy_while_a_turn_runs(make_editor) -> None:
 async def test_session_not_found_and_invalid_params(demo: Editor) -> None:
     missing = await _error(demo.request("agent/resume", {"sessionId": "nope"}))
     assert missing.code == -32010 and "nope" in missing.message
+    no_session = await _error(
+        demo.request("agent/toolResult", {"sessionId": "nope", "callId": "c", "status": "success"})
+    )
+    assert no_session.code == -32010
     bad = await _error(demo.request("agent/sendMessage", {"text": "", "mode": "wizard"}))
     assert bad.code == -32602
     assert "text" in bad.message and "mode" in bad.message
