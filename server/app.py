@@ -10,17 +10,18 @@ from pathlib import Path
 
 from protocol.errors import AgentError, InvalidParams
 from protocol.settings import ConfigurationSettings, InitializationOptions, LlmOptions
+from server import keys
 from server.calls import ModelCaller
 from server.kit import Kit
 from server.leases import Leases
 from server.models import adapters
-from server.models.base import Model
+from server.models.base import Model, RefusedModel
 from server.models.demo import DemoModel
 from server.models.litellm_model import LiteLLMModel, start_import
 from server.notify import Notifier
 from server.runtime import Runtime
-from server.settings import DEMO_MODEL, Settings
-from storage.db import Database, SchemaTooNew
+from server.settings import DEMO_MODEL, LlmSettings, Settings
+from storage.db import Database, ForeignDatabase, SchemaTooNew
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,29 @@ def resolve(base: Settings, options: InitializationOptions, client_root: str | N
     )
 
 
+def _litellm_model(name: str, llm: LlmSettings) -> Model:
+    try:
+        given = keys.credentials(name, llm.api_base, bound_api_base=llm.bound_api_base, api_key_env=llm.api_key_env)
+    except keys.KeyRefused as exc:
+        log.warning("model %s refused: %s", name, exc)
+        return RefusedModel(str(exc))
+    return LiteLLMModel(name, api_base=given.api_base, api_key=given.api_key, timeout_seconds=llm.timeout_seconds)
+
+
 class App:
     def __init__(self, settings: Settings, db: Database, notifier: Notifier) -> None:
         self.settings = settings
         self.db = db
         self._models: dict[str, Model] = {}
+        leases = Leases(db, settings.limits.lease_seconds)
         kit = Kit(
             db=db,
             notifier=notifier,
             settings=lambda: self.settings,
             caller=ModelCaller(notifier, lambda: self.settings, self.model),
+            holder=leases.holder,
         )
-        self.runtime = Runtime(kit, Leases(db, settings.limits.lease_seconds))
+        self.runtime = Runtime(kit, leases)
         self._stopped = False
 
     @classmethod
@@ -73,7 +85,7 @@ class App:
         settings = resolve(base, options, client_root)
         try:
             db = await Database.open(settings.database)
-        except SchemaTooNew as exc:
+        except (SchemaTooNew, ForeignDatabase) as exc:
             raise AgentError(str(exc), {"database": str(settings.database)}) from exc
         except (sqlite3.Error, OSError) as exc:
             raise AgentError(
@@ -94,7 +106,7 @@ class App:
             elif adapters.is_adapter(name):
                 self._models[name] = adapters.load(name, api_base=llm.api_base, timeout_seconds=llm.timeout_seconds)
             else:
-                self._models[name] = LiteLLMModel(name, api_base=llm.api_base, timeout_seconds=llm.timeout_seconds)
+                self._models[name] = _litellm_model(name, llm)
         return self._models[name]
 
     def warm_up(self) -> None:

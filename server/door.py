@@ -1,7 +1,10 @@
 """One door for every change of a session: a transaction plus an outbox.
 
-`Unit` is opened with `commit(db, notifier)`; whatever the block queues in the outbox
-is sent only after the transaction commits (persist, then emit). `transition` is the
+`Unit` is opened with `commit(db, notifier, session_id, holder)`; whatever the block
+queues in the outbox is sent only after the transaction commits (persist, then emit).
+Inside the transaction the session's lease is checked first (a fencing token): a
+process that lost the session to another one — paused past its lease, say — can never
+commit its stale copy of a step. `transition` is the
 only function that changes `sessions.state`, and `switch_agent` the only one that
 changes `sessions.current_agent`.
 """
@@ -16,6 +19,7 @@ from typing import Any
 
 from protocol.base import WireModel
 from protocol.enums import AgentName, MessageRole, SessionState, StatusEvent
+from protocol.errors import SessionBusy
 from protocol.methods import TurnResult
 from protocol.notifications import STATUS, Notification, StatusNotification
 from server.faults import FAULTS
@@ -42,6 +46,12 @@ class Unit:
             FAULTS.reached(point)
 
         self.outbox.append(send)
+
+    def flush(self, notifier: Notifier) -> None:
+        """Send what the block queued: only once its transaction has committed."""
+        for action in self.outbox:
+            action(notifier)
+        self.outbox.clear()
 
     def later(self, action: Callable[[Notifier], None]) -> None:
         """Anything else to tell the editor once the transaction commits."""
@@ -95,16 +105,31 @@ class Unit:
 
 
 @asynccontextmanager
-async def commit(db: Database, notifier: Notifier, session_id: str) -> AsyncGenerator[Unit, None]:
-    """A transaction on one session; its notifications are sent once it commits."""
+async def commit(db: Database, notifier: Notifier, session_id: str, holder: str) -> AsyncGenerator[Unit, None]:
+    """A transaction on one session held by `holder`; its notifications are sent once
+    it commits. Raises SessionBusy (reason `lease_lost`), committing nothing, when the
+    session's lease is no longer `holder`'s."""
     async with db.transaction() as tx:
+        await fence(tx, session_id, holder)
         session = await tx.sessions.get(session_id)
         if session is None:
             raise LookupError(f"session {session_id} vanished")
         unit = Unit(tx, session)
         yield unit
-    for action in unit.outbox:
-        action(notifier)
+    unit.flush(notifier)
+
+
+async def fence(tx: Repos, session_id: str, holder: str) -> None:
+    """The fencing check: inside the write transaction, the lease must still be ours."""
+    lease = await tx.leases.get(session_id)
+    if lease is None or lease.holder != holder:
+        who = f"pid {lease.pid} on {lease.host}" if lease else "no process"
+        log.warning("session %s: lease lost to %s; the stale step is dropped", session_id, who)
+        raise SessionBusy(
+            f"this codelab-agent process lost session {session_id} to {who} while it was paused; "
+            "nothing of its interrupted step was committed",
+            {"sessionId": session_id, "reason": "lease_lost"},
+        )
 
 
 async def transition(unit: Unit, dst: SessionState, event: Event, *, result: TurnResult | None = None) -> None:

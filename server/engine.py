@@ -17,7 +17,6 @@ from protocol.enums import SessionState, TurnStatus
 from protocol.errors import ErrorCode, ModelError
 from protocol.methods import TurnResult
 from server.calls import TurnCancelled
-from server.door import commit
 from server.execution import plan_step
 from server.kit import Kit
 from server.orchestrator import assign_architect, classify_step
@@ -49,10 +48,10 @@ class Engine:
                     raise TurnCancelled
                 result = await self._pass(s, cancel)
             except TurnCancelled:
-                async with commit(self.kit.db, self.kit.notifier, session_id) as unit:
+                async with self.kit.commit(session_id) as unit:
                     return await cancel_turn(self.kit, unit)
             except ModelError as exc:
-                async with commit(self.kit.db, self.kit.notifier, session_id) as unit:
+                async with self.kit.commit(session_id) as unit:
                     return await fail(self.kit, unit, exc.message, ErrorCode.MODEL_ERROR)
             if result is not None:
                 return result

@@ -15,7 +15,7 @@ from protocol.enums import MessageRole, PlanStatus, SessionState, StatusEvent, S
 from protocol.methods import TurnResult
 from server import planning
 from server.context import subtask_brief
-from server.door import Unit, commit, switch_agent, transition
+from server.door import Unit, switch_agent, transition
 from server.fsm import Event
 from server.kit import Kit
 from server.outcomes import fail, plan_changed, set_plan_status, turn_result
@@ -33,7 +33,7 @@ async def plan_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> TurnResul
     subtask = planning.current(plan)
     if subtask is not None:
         return await agent_step(kit, s, Where(plan, subtask), cancel)
-    async with commit(kit.db, kit.notifier, s.id) as unit:
+    async with kit.commit(s.id) as unit:
         upcoming = planning.next_ready(plan)
         if upcoming is not None:
             await _start_subtask(kit, unit, plan, upcoming.id)

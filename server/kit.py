@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from server.calls import ModelCaller
+from server.door import Unit, commit
 from server.notify import Notifier
 from server.settings import Settings
 from storage.db import Database
@@ -24,12 +26,20 @@ class Kit:
     notifier: Notifier
     settings: Callable[[], Settings]
     caller: ModelCaller
+    holder: str
+    """This process's lease identity: every commit is fenced with it."""
     progress: Progress = field(init=False)
     threads: Threads = field(init=False)
 
     def __post_init__(self) -> None:
         self.progress = Progress(self.notifier)
         self.threads = Threads(self.db)
+
+    @asynccontextmanager
+    async def commit(self, session_id: str) -> AsyncGenerator[Unit, None]:
+        """One unit of work on a session this process holds (see `server.door`)."""
+        async with commit(self.db, self.notifier, session_id, self.holder) as unit:
+            yield unit
 
 
 Scope = tuple[str, str, int] | None

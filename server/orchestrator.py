@@ -21,7 +21,7 @@ from protocol.capabilities import ClassifierAnswer
 from protocol.enums import AgentName, ClassifiedAgent, Mode, SessionState, StatusEvent
 from server.agents import AGENTS
 from server.context import classifier_view
-from server.door import Unit, commit, switch_agent, transition
+from server.door import Unit, switch_agent, transition
 from server.fsm import Event
 from server.kit import Kit
 from server.models.base import ModelRequest
@@ -98,7 +98,7 @@ async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
             except BadClassification as exc:
                 log.info("session %s: unusable classification (%s)", s.id, exc)
                 problems.append(str(exc))
-    async with commit(kit.db, kit.notifier, s.id) as unit:
+    async with kit.commit(s.id) as unit:
         for prompt, completion, ms in usage:
             await unit.tx.usage.add(
                 s.id,
@@ -126,6 +126,6 @@ async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
 
 
 async def assign_architect(kit: Kit, s: SessionRow) -> None:
-    async with commit(kit.db, kit.notifier, s.id) as unit:
+    async with kit.commit(s.id) as unit:
         await switch_agent(unit, AgentName.ARCHITECT, "the task needs a plan")
         await transition(unit, SessionState.ARCHITECT_PLANNING, Event.ARCHITECT_ASSIGNED)

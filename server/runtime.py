@@ -54,7 +54,7 @@ from protocol.methods import (
 )
 from protocol.notifications import PLAN_UPDATE, TOOL_CALL, PlanUpdateNotification
 from server import execution, planning, queries, results
-from server.door import Unit, commit, transition
+from server.door import Unit, transition
 from server.engine import Engine, resting_result
 from server.faults import FAULTS
 from server.fsm import WORKING, Event
@@ -181,15 +181,28 @@ class Runtime:
             raise PayloadTooLarge(
                 f"text: {_size(p.text)} bytes is over the limit of {limit}", {"field": "text", "limit": limit}
             )
-        session_id = p.session_id or str(uuid.uuid4())
         if p.session_id is None:
-            async with self.kit.db.transaction() as tx:
-                await tx.sessions.create(
-                    session_id, p.text.strip().splitlines()[0][:80] or "task", AgentName.ORCHESTRATOR, self._root
-                )
-        async with self._claim(session_id) as (gate, _):
-            async with commit(self.kit.db, self.kit.notifier, session_id) as unit:
+            return await self._start_session(p)
+        async with self._claim(p.session_id) as (gate, _):
+            async with self.kit.commit(p.session_id) as unit:
                 await self._take_message(unit, p)
+            return await self._run(gate, p.session_id)
+
+    async def _start_session(self, p: SendMessageParams) -> TurnResult:
+        """A new session, its lease and its task in one transaction: a crash leaves
+        either all of them or none (never a session without its task)."""
+        session_id = str(uuid.uuid4())
+        gate = self._gate(session_id)
+        async with gate.lock:
+            async with self.kit.db.transaction() as tx:
+                title = p.text.strip().splitlines()[0][:80] if p.text.strip() else "task"
+                await tx.sessions.create(session_id, title, AgentName.ORCHESTRATOR, self._root)
+                await self.leases.take(tx, session_id)
+                session = await tx.sessions.get(session_id)
+                assert session is not None
+                unit = Unit(tx, session)
+                await self._take_message(unit, p)
+            unit.flush(self.kit.notifier)
             return await self._run(gate, session_id)
 
     async def _take_message(self, unit: Unit, p: SendMessageParams) -> None:
@@ -241,7 +254,7 @@ class Runtime:
                 {"field": "content", "limit": limit},
             )
         async with self._claim(p.session_id, wait=True) as (gate, _):
-            async with commit(self.kit.db, self.kit.notifier, p.session_id) as unit:
+            async with self.kit.commit(p.session_id) as unit:
                 remaining = await results.record(unit, p, call)
                 if remaining:
                     waiting = turn_result(
@@ -276,7 +289,7 @@ class Runtime:
                         f"plan {plan.id} failed at subtask {', '.join(failed)}: use agent/retrySubtask or agent/skipSubtask",
                         {"planId": plan.id, "failedSubtasks": failed},
                     )
-                async with commit(self.kit.db, self.kit.notifier, s.id) as unit:
+                async with self.kit.commit(s.id) as unit:
                     await execution.resume_plan(unit, plan, "plan resumed")
                 return await self._run(gate, s.id)
             if s.state in WORKING:
@@ -310,7 +323,7 @@ class Runtime:
                     f"plan {plan.id} is not awaiting approval (plan {plan.status}, session {s.state})",
                     {"planId": plan.id, "planStatus": plan.status, "state": s.state},
                 )
-            async with commit(self.kit.db, self.kit.notifier, s.id) as unit:
+            async with self.kit.commit(s.id) as unit:
                 if p.decision is PlanDecision.REJECT:
                     return await execution.reject(unit, plan, p.feedback)
                 if p.decision is PlanDecision.REVISE:
@@ -356,7 +369,7 @@ class Runtime:
                         "planStatus": plan.status,
                     },
                 )
-            async with commit(self.kit.db, self.kit.notifier, s.id) as unit:
+            async with self.kit.commit(s.id) as unit:
                 await action(unit, plan, subtask_id)
             return await self._run(gate, s.id)
 
@@ -378,7 +391,7 @@ class Runtime:
             }
             if s.state not in cancellable:
                 return CancelResult(cancelled=False)
-            async with commit(self.kit.db, self.kit.notifier, s.id) as unit:
+            async with self.kit.commit(s.id) as unit:
                 await cancel_turn(self.kit, unit)
             return CancelResult(cancelled=True)
 

@@ -2,7 +2,8 @@
 
 Highest first: `initializationOptions`, command-line flags, environment
 (`CODELAB_AGENT_MODEL`, `CODELAB_AGENT_API_BASE`, `CODELAB_AGENT_DB`), defaults.
-API keys are never settings: providers read their own environment variables.
+API keys are never settings: providers read their own environment variables, and a
+key goes to an API base only when the user bound it there (`server.keys`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class LlmSettings:
     model: str = DEMO_MODEL
     classifier_model: str | None = None
     api_base: str | None = None
+    bound_api_base: str | None = None
+    """The API base the user chose on the command line or in the environment: the only
+    one that gets the user's keys (editor settings cannot change it)."""
+    api_key_env: str | None = None
+    """The variable holding the key for `bound_api_base` (command line or environment only)."""
     timeout_seconds: float = 120.0
     max_retries: int = 2
     retry_backoff_seconds: float = 0.5
@@ -114,13 +120,17 @@ def base_settings(
     db: str | None = None,
     model: str | None = None,
     api_base: str | None = None,
+    api_key_env: str | None = None,
     workspace: str | None = None,
     env: Mapping[str, str] = os.environ,
 ) -> Settings:
     """Settings from command-line flags over environment over defaults."""
+    trusted_base = api_base or env.get("CODELAB_AGENT_API_BASE") or None
     llm = LlmSettings(
         model=model or env.get("CODELAB_AGENT_MODEL") or default_model(env),
-        api_base=api_base or env.get("CODELAB_AGENT_API_BASE") or None,
+        api_base=trusted_base,
+        bound_api_base=trusted_base,
+        api_key_env=api_key_env or env.get("CODELAB_AGENT_API_KEY_ENV") or None,
     )
     backoff = _env_float(env, "CODELAB_AGENT_RETRY_BACKOFF")
     if backoff is not None:

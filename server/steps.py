@@ -35,7 +35,7 @@ from protocol.tools import (
 from server import approval, planning
 from server.agents import AGENTS, AgentSpec
 from server.context import agent_view
-from server.door import Unit, commit, switch_agent, transition
+from server.door import Unit, switch_agent, transition
 from server.fsm import Event
 from server.kit import Kit
 from server.models.base import ModelReply, ModelRequest, ReplyToolCall
@@ -80,7 +80,7 @@ async def agent_step(kit: Kit, s: SessionRow, where: Where, cancel: asyncio.Even
     spec = AGENTS[s.current_agent]
     settings = kit.settings()
     if s.turn_steps >= settings.limits.max_steps:
-        async with commit(kit.db, kit.notifier, s.id) as unit:
+        async with kit.commit(s.id) as unit:
             return await fail(
                 kit,
                 unit,
@@ -95,7 +95,7 @@ async def agent_step(kit: Kit, s: SessionRow, where: Where, cancel: asyncio.Even
     )
     reply, duration_ms = await kit.caller.call(s, settings.llm.model, request, cancel)
     rules = await kit.db.read.approvals.rules(s.id)
-    async with commit(kit.db, kit.notifier, s.id) as unit:
+    async with kit.commit(s.id) as unit:
         await unit.tx.usage.add(
             s.id,
             spec.name,

@@ -24,8 +24,19 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 10_000
 
 
+APPLICATION_ID = 0x636C6162
+"""`PRAGMA application_id` of our databases ("clab"), set by the first migration run."""
+
+OUR_TABLES = frozenset({"sessions", "messages", "tool_calls", "transitions"})
+"""Tables every database of ours has from schema version 1 on."""
+
+
 class SchemaTooNew(RuntimeError):
     """The database was written by a newer version of the product."""
+
+
+class ForeignDatabase(RuntimeError):
+    """The file is another application's SQLite database: it is never adopted."""
 
 
 def default_database_path() -> Path:
@@ -59,6 +70,7 @@ class Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path)
         try:
+            await _check_ours(writer, path)  # before WAL: a foreign file is left exactly as it was
             if path != ":memory:":
                 await writer.execute("PRAGMA journal_mode = WAL")
             await _migrate(writer, path)
@@ -86,10 +98,34 @@ class Database:
         await self._writer.close()
 
 
-async def _migrate(conn: aiosqlite.Connection, path: str) -> None:
-    async with conn.execute("PRAGMA user_version") as cur:
+async def _pragma(conn: aiosqlite.Connection, name: str) -> int:
+    async with conn.execute(f"PRAGMA {name}") as cur:
         row = await cur.fetchone()
-    version = int(row[0]) if row else 0
+    return int(row[0]) if row else 0
+
+
+async def _check_ours(conn: aiosqlite.Connection, path: str) -> None:
+    """Refuse a database that another application made: it has tables, and either no
+    schema version of ours or another application's id. Ours carry APPLICATION_ID
+    (databases made before it existed are recognised by their tables)."""
+    async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+        tables = {str(r[0]) for r in await cur.fetchall()} - {"sqlite_sequence"}
+    if not tables:
+        return
+    app_id = await _pragma(conn, "application_id")
+    version = await _pragma(conn, "user_version")
+    ours = app_id == APPLICATION_ID or (app_id == 0 and version > 0 and tables >= OUR_TABLES)
+    if not ours:
+        raise ForeignDatabase(
+            f"{path} is another application's SQLite database (tables: {', '.join(sorted(tables)[:5])}"
+            f"{', …' if len(tables) > 5 else ''}); codelab-agent never adopts it. Point --db at a new file."
+        )
+
+
+async def _migrate(conn: aiosqlite.Connection, path: str) -> None:
+    version = await _pragma(conn, "user_version")
+    if await _pragma(conn, "application_id") != APPLICATION_ID:
+        await conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     if version > len(MIGRATIONS):
         raise SchemaTooNew(
             f"the database {path} has schema version {version}, but this codelab-agent "

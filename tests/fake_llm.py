@@ -35,6 +35,8 @@ def call(name: str, **arguments: Any) -> tuple[str, Any]:
 @dataclass
 class Request:
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=lambda: {})
+    """The HTTP headers, names in lower case."""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -180,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         fake = self.server.fake
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        request = Request(body)
+        request = Request(body, {k.lower(): v for k, v in self.headers.items()})
         with fake.lock:
             fake.requests.append(request)
         reply = fake.script(request)

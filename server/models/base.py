@@ -67,3 +67,15 @@ def estimate_tokens(messages: list[dict[str, Any]]) -> int:
     """A rough count (4 characters a token) for models that report no usage."""
     chars = sum(len(str(m.get("content") or "")) + len(str(m.get("tool_calls") or "")) for m in messages)
     return chars // 4 + 1
+
+
+class RefusedModel:
+    """A model that may not be called as configured (e.g. no key may go to its API
+    base): every call fails at once, without retries, with the reason."""
+
+    def __init__(self, reason: str, name: str = "refused") -> None:
+        self.name = name
+        self._reason = reason
+
+    async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
+        raise PermanentModelError(self._reason)

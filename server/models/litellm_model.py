@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import threading
 import time
 from concurrent.futures import Future
 from typing import Any
 
+from server.keys import redact
 from server.models.base import (
     DeltaSink,
     ModelReply,
@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 class _Import:
     lock = threading.Lock()
     future: Future[Any] | None = None
-
-
-_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9._\-]+|key=[A-Za-z0-9._\-]+)")
-_KEY_VARIABLES = ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AZURE_API_KEY")
 
 
 def _load() -> Any:
@@ -91,15 +87,6 @@ def start_import() -> Future[Any]:
         return _Import.future
 
 
-def redact(text: str) -> str:
-    """Remove anything that looks like a credential from an error message."""
-    for variable in _KEY_VARIABLES:
-        value = os.environ.get(variable)
-        if value and len(value) >= 6:
-            text = text.replace(value, "[redacted]")
-    return _SECRET.sub("[redacted]", text)
-
-
 def route(name: str, api_base: str | None) -> str:
     """The litellm model string to call.
 
@@ -113,10 +100,12 @@ def route(name: str, api_base: str | None) -> str:
 
 
 class LiteLLMModel:
-    def __init__(self, name: str, *, api_base: str | None, timeout_seconds: float) -> None:
+    def __init__(self, name: str, *, api_base: str | None, api_key: str | None, timeout_seconds: float) -> None:
+        """`api_key` None lets litellm find the provider's own key (`server.keys` decides)."""
         self.name = name
         self._route = route(name, api_base)
         self._api_base = api_base
+        self._api_key = api_key
         self._timeout = timeout_seconds
 
     async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
@@ -133,8 +122,8 @@ class LiteLLMModel:
             kwargs["tools"] = request.tools
         if self._api_base:
             kwargs["api_base"] = self._api_base
-            if self._route.startswith("hosted_vllm/") and not os.environ.get("OPENAI_API_KEY"):
-                kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers want some key
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
         try:
             stream = await litellm.acompletion(**kwargs)
             chunks: list[Any] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from protocol.enums import AgentName, MessageRole, ToolCallStatus, ToolResultStatus
-from storage.db import Database, SchemaTooNew, default_database_path
+from storage.db import APPLICATION_ID, Database, ForeignDatabase, SchemaTooNew, default_database_path
 from storage.migrations import MIGRATIONS
 from storage.records import ToolCallRow
 
@@ -117,3 +117,38 @@ async def test_an_older_database_is_migrated_forward_keeping_its_rows(tmp_path: 
     await db.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+
+
+async def test_refuses_another_applications_database_and_leaves_it_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    before = path.read_bytes()
+    with pytest.raises(ForeignDatabase, match="another application's SQLite database"):
+        await Database.open(path)
+    assert path.read_bytes() == before  # no tables added, not switched to WAL
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+async def test_refuses_a_foreign_database_that_has_a_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "versioned.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE sessions (id TEXT)")  # one of our names, not our schema
+        conn.execute("PRAGMA user_version = 1")
+    with pytest.raises(ForeignDatabase):
+        await Database.open(path)
+
+
+async def test_marks_its_databases_and_still_opens_older_unmarked_ones(tmp_path: Path) -> None:
+    path = tmp_path / "ours.db"
+    db = await Database.open(path)
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        conn.execute("PRAGMA application_id = 0")  # as a database made before the mark existed
+    again = await Database.open(path)
+    await again.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID

@@ -1,0 +1,75 @@
+"""The runtime driven in-process: a session is created with its task or not at all,
+and a commit is fenced by the lease."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.base import WireModel
+from protocol.enums import MessageRole
+from protocol.errors import SessionBusy
+from protocol.methods import ListSessionsParams, SendMessageParams
+from protocol.notifications import Notification
+from protocol.settings import InitializationOptions
+from server.app import App
+from server.door import Unit
+from server.settings import base_settings
+from storage.records import LeaseRow
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    def send(self, notification: Notification, params: WireModel) -> None:
+        self.sent.append((notification.name, params))
+
+    def supports_progress(self) -> bool:
+        return False
+
+    async def create_progress(self, token: str) -> bool:
+        return False
+
+    def progress(self, token: str, value: dict[str, Any]) -> None:
+        return None
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    base = base_settings(db=str(tmp_path / "a.db"), model="demo", workspace=str(tmp_path), env={})
+    started = await App.start(base, InitializationOptions(), None, Recorder())
+    yield started
+    await started.close()
+
+
+async def test_a_failure_while_storing_the_task_leaves_no_session(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Unit.say
+
+    async def failing_say(self: Unit, *args: Any, **kwargs: Any) -> int:
+        if kwargs.get("kind") == "task":
+            raise RuntimeError("killed while storing the task")
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Unit, "say", failing_say)
+    with pytest.raises(RuntimeError, match="storing the task"):
+        await app.runtime.send_message(SendMessageParams(text="hello", mode="code"))
+    assert (await app.runtime.list_sessions(ListSessionsParams(all_workspaces=True))).sessions == []
+    assert await app.db.read.leases.all() == []
+
+
+async def test_a_commit_without_the_lease_raises_and_writes_nothing(app: App) -> None:
+    done = await app.runtime.send_message(SendMessageParams(text="explain this", mode="explain"))
+    kit = app.runtime.kit
+    async with app.db.transaction() as tx:
+        await tx.leases.put(LeaseRow(done.session_id, "another-holder", "elsewhere", 1, time.time() + 60))
+    before = len(await app.db.read.messages.for_session(done.session_id))
+    with pytest.raises(SessionBusy) as lost:
+        async with kit.commit(done.session_id) as unit:
+            await unit.say(MessageRole.ASSISTANT, "a step of a process that lost the session")
+    assert lost.value.data == {"sessionId": done.session_id, "reason": "lease_lost"}
+    assert len(await app.db.read.messages.for_session(done.session_id)) == before
