@@ -5,7 +5,14 @@
 import * as vscode from 'vscode';
 import { DidChangeConfigurationNotification, type LanguageClient } from 'vscode-languageclient/node';
 import { SessionController } from './core/controller';
-import { RESTART_KEYS, readSettings, SECTION } from './core/settings';
+import {
+  ignoredWorkspaceSettings,
+  needsRestart,
+  RESTART_KEYS,
+  readSettings,
+  SECTION,
+  type SidecarSettings,
+} from './core/settings';
 import { ToolExecutor } from './core/tools';
 import { type Connection, errorMessage } from './core/wire';
 import { PROPOSAL_SCHEME, ProposalDocuments, VsCodeApprovals } from './editor/approvals';
@@ -29,6 +36,8 @@ export function deactivate(): Promise<void> | undefined {
 
 class Extension implements vscode.Disposable {
   private client: LanguageClient | undefined;
+  /** What the running sidecar was started with. */
+  private launched: SidecarSettings | undefined;
   private controller: SessionController | undefined;
   private starting: Promise<SessionController | undefined> | undefined;
   private viewReadyCount = 0;
@@ -86,13 +95,20 @@ class Extension implements vscode.Disposable {
       this.chat.server('stopped', 'Open a folder: the agents work inside the workspace folder.');
       return undefined;
     }
-    const settings = readSettings(vscode.workspace.getConfiguration(SECTION), folder.fsPath);
+    const config = vscode.workspace.getConfiguration(SECTION);
+    const settings = readSettings(config, folder.fsPath);
+    const ignored = ignoredWorkspaceSettings(config);
+    if (ignored.length > 0) {
+      this.output.appendLine(
+        `Ignored in the workspace's settings (only your user settings can set them): ${ignored.join(', ')}`,
+      );
+    }
     this.chat.server('starting');
     const client = createClient(settings, folder.fsPath, this.output);
     try {
       await client.start();
     } catch (error) {
-      const message = `Could not start the sidecar (${settings.serverPath}): ${errorMessage(error)}. Install it (pip install codelab-agent) or set codelab.serverPath.`;
+      const message = `Could not start the sidecar (${settings.serverPath}): ${errorMessage(error)}. Install it (pip install codelab-agent) or set codelab.serverPath in your user settings.`;
       this.chat.server('stopped', message);
       void vscode.window.showErrorMessage(message, 'Open Settings', 'Show Log').then((choice) => {
         if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', SECTION);
@@ -102,6 +118,7 @@ class Extension implements vscode.Disposable {
       return undefined;
     }
     this.client = client;
+    this.launched = settings;
     const tools = new ToolExecutor(new VsCodeToolHost(folder.fsPath));
     const controller = new SessionController(client, tools, new VsCodeApprovals(this.proposals));
     controller.onEvent((event) => {
@@ -120,6 +137,7 @@ class Extension implements vscode.Disposable {
     this.starting = undefined;
     const client = this.client;
     this.client = undefined;
+    this.launched = undefined;
     if (client !== undefined) await client.stop().catch(() => undefined);
   }
 
@@ -133,14 +151,17 @@ class Extension implements vscode.Disposable {
 
   private configurationChanged(e: vscode.ConfigurationChangeEvent): void {
     if (!e.affectsConfiguration(SECTION) || this.client === undefined) return;
-    if (RESTART_KEYS.some((key) => e.affectsConfiguration(`${SECTION}.${key}`))) {
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
+    const next = readSettings(vscode.workspace.getConfiguration(SECTION), root);
+    // Flags are fixed at start; a workspace's value of a user-only setting changes nothing.
+    const launch = RESTART_KEYS.some((key) => e.affectsConfiguration(`${SECTION}.${key}`));
+    if (launch && (this.launched === undefined || needsRestart(this.launched, next))) {
       void vscode.window
         .showInformationMessage('Restart the Codelab Agent sidecar to apply the new settings?', 'Restart')
         .then((choice) => choice && this.restart());
       return;
     }
-    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? '';
-    const { configuration } = readSettings(vscode.workspace.getConfiguration(SECTION), root);
+    const { configuration } = next;
     void this.client.sendNotification(DidChangeConfigurationNotification.type, { settings: configuration });
   }
 

@@ -2,12 +2,13 @@
  * The client tools (read_file, list_files, search_in_code, write_file, edit_file,
  * create_directory, execute_command), executed in the workspace through a `ToolHost`.
  *
- * This module holds what the tools mean: argument checks, paths confined to the
- * workspace, line ranges, listings, search, the unique-match rule of edit_file, the
- * command's deadline, and the text sent back. The host holds how the editor touches
- * files (open documents, undoable edits) and runs commands.
+ * This module holds what the tools mean: argument checks, line ranges, listings, search,
+ * the unique-match rule of edit_file, the command's deadline, and the text sent back.
+ * Paths go through the host's WorkspaceBoundary (./boundary.ts): resolved through
+ * symbolic links and refused outside the workspace; walks skip links that lead out and
+ * special files. The host holds how the editor touches files (open documents, undoable
+ * edits, atomic writes) and runs commands.
  */
-import { homedir } from 'node:os';
 import * as nodePath from 'node:path';
 import type {
   CreateDirectoryArgs,
@@ -18,20 +19,26 @@ import type {
   SearchInCodeArgs,
   WriteFileArgs,
 } from '../protocol';
+import type { WorkspaceBoundary } from './boundary';
 import type { CommandOutput } from './command';
+import { ToolError } from './errors';
 
-export type FileKind = 'file' | 'directory';
+export { ToolError };
+
+/** `other`: a FIFO, socket or device, or a broken link. */
+export type FileKind = 'file' | 'directory' | 'other';
 
 export interface DirectoryEntry {
   name: string;
   kind: FileKind;
-  /** A symbolic link: listed, never descended into. */
+  /** A symbolic link: listed when it stays inside the workspace, never descended into. */
   link: boolean;
 }
 
-/** How the editor reads, writes and runs things. Paths are absolute. */
+/** How the editor reads, writes and runs things. Paths are absolute and already resolved by `boundary`. */
 export interface ToolHost {
   readonly root: string;
+  readonly boundary: WorkspaceBoundary;
   /** The text the user sees: an open document's (unsaved) text, else the file's. */
   readText(path: string): Promise<string>;
   stat(path: string): Promise<FileKind | undefined>;
@@ -42,8 +49,6 @@ export interface ToolHost {
   replaceText(path: string, start: number, end: number, text: string): Promise<void>;
   createDirectory(path: string): Promise<void>;
   runCommand(command: string, cwd: string, timeoutSeconds: number, signal?: AbortSignal): Promise<CommandOutput>;
-  /** The path with symbolic links resolved, for hosts on a real file system. */
-  realPath?(path: string): Promise<string>;
 }
 
 export interface ToolOutcome {
@@ -61,8 +66,6 @@ export interface Proposal {
   before: string | undefined;
   after: string;
 }
-
-export class ToolError extends Error {}
 
 export const SKIP_DIRS = new Set([
   '.git',
@@ -86,20 +89,19 @@ type Handler = (args: Args, signal?: AbortSignal) => Promise<string>;
 
 export class ToolExecutor {
   private readonly handlers: Readonly<Record<string, Handler>> = {
-    read_file: (a) => this.readFile(checked<ReadFileArgs>(a, { path: 'string', start_line: 'int?', end_line: 'int?' })),
-    list_files: (a) => this.listFiles(checked<ListFilesArgs>(a, { path: 'string?', recursive: 'boolean?' })),
+    read_file: (a) => this.readFile(checked<ReadFileArgs>(a, { path: 'path', start_line: 'int?', end_line: 'int?' })),
+    list_files: (a) => this.listFiles(checked<ListFilesArgs>(a, { path: 'path?', recursive: 'boolean?' })),
     search_in_code: (a) =>
-      this.searchInCode(checked<SearchInCodeArgs>(a, { query: 'string', path: 'string?', is_regex: 'boolean?' })),
-    write_file: (a) => this.writeFile(checked<WriteFileArgs>(a, { path: 'string', content: 'text' })),
-    edit_file: (a) => this.editFile(checked<EditFileArgs>(a, { path: 'string', old_text: 'string', new_text: 'text' })),
-    create_directory: (a) => this.createDirectory(checked<CreateDirectoryArgs>(a, { path: 'string' })),
+      this.searchInCode(checked<SearchInCodeArgs>(a, { query: 'string', path: 'path?', is_regex: 'boolean?' })),
+    write_file: (a) => this.writeFile(checked<WriteFileArgs>(a, { path: 'path', content: 'text' })),
+    edit_file: (a) => this.editFile(checked<EditFileArgs>(a, { path: 'path', old_text: 'string', new_text: 'text' })),
+    create_directory: (a) => this.createDirectory(checked<CreateDirectoryArgs>(a, { path: 'path' })),
     execute_command: (a, signal) =>
       this.executeCommand(
-        checked<ExecuteCommandArgs>(a, { command: 'string', cwd: 'string?', timeout_seconds: 'int?' }),
+        checked<ExecuteCommandArgs>(a, { command: 'command', cwd: 'path?', timeout_seconds: 'int?' }),
         signal,
       ),
   };
-  private realRoot: Promise<string> | undefined;
 
   constructor(private readonly host: ToolHost) {}
 
@@ -109,8 +111,8 @@ export class ToolExecutor {
 
   /** Run one call. Failures are outcomes (`error` with the message), never exceptions. */
   async execute(name: string, args: Args, signal?: AbortSignal): Promise<ToolOutcome> {
-    const handler = this.handlers[name];
-    if (handler === undefined) return { status: 'error', content: `unknown tool ${name}` };
+    const handler = Object.hasOwn(this.handlers, name) ? this.handlers[name] : undefined;
+    if (handler === undefined) return { status: 'error', content: `unknown tool ${String(name)}` };
     try {
       return { status: 'success', content: capped(await handler(args, signal)) };
     } catch (error) {
@@ -122,13 +124,13 @@ export class ToolExecutor {
   async propose(name: string, args: Args): Promise<Proposal | undefined> {
     try {
       if (name === 'write_file') {
-        const { path, content } = checked<WriteFileArgs>(args, { path: 'string', content: 'text' });
+        const { path, content } = checked<WriteFileArgs>(args, { path: 'path', content: 'text' });
         const full = await this.resolve(path);
         const before = (await this.host.stat(full)) === 'file' ? await this.host.readText(full) : undefined;
         return { path: full, label: this.label(full), before, after: content };
       }
       if (name === 'edit_file') {
-        const a = checked<EditFileArgs>(args, { path: 'string', old_text: 'string', new_text: 'text' });
+        const a = checked<EditFileArgs>(args, { path: 'path', old_text: 'string', new_text: 'text' });
         const full = await this.resolve(a.path);
         const before = await this.host.readText(full);
         const at = uniqueIndex(before, a.old_text, a.path);
@@ -142,31 +144,8 @@ export class ToolExecutor {
   }
 
   /** An absolute path inside the workspace, or a ToolError. `~` is the home directory. */
-  async resolve(raw: string): Promise<string> {
-    const expanded = raw === '~' || raw.startsWith('~/') ? homedir() + raw.slice(1) : raw;
-    const full = nodePath.resolve(this.host.root, expanded);
-    const outside = (): ToolError => new ToolError(`${raw} is outside the workspace ${this.host.root}`);
-    if (!within(this.host.root, full)) throw outside();
-    if (this.host.realPath !== undefined) {
-      this.realRoot ??= this.host.realPath(this.host.root);
-      if (!within(await this.realRoot, await this.realOfNearest(full))) throw outside();
-    }
-    return full;
-  }
-
-  /** The real path of `full`'s nearest existing ancestor, with the rest appended. */
-  private async realOfNearest(full: string): Promise<string> {
-    const realPath = this.host.realPath;
-    if (realPath === undefined) return full;
-    let existing = full;
-    const rest: string[] = [];
-    while ((await this.host.stat(existing)) === undefined) {
-      const parent = nodePath.dirname(existing);
-      if (parent === existing) return full;
-      rest.unshift(nodePath.basename(existing));
-      existing = parent;
-    }
-    return nodePath.join(await realPath(existing), ...rest);
+  resolve(raw: string): Promise<string> {
+    return this.host.boundary.resolve(raw);
   }
 
   private label(full: string): string {
@@ -208,6 +187,7 @@ export class ToolExecutor {
     const base = await this.resolve(raw);
     const kind = await this.host.stat(base);
     if (kind === undefined) throw new ToolError(`${raw} does not exist`);
+    if (kind === 'other') throw new ToolError(`${raw} is not a regular file or a directory`);
     const files: string[] = [];
     if (kind === 'file') files.push(base);
     else for await (const entry of this.walk(base, true)) if (entry.kind === 'file') files.push(entry.path);
@@ -264,12 +244,17 @@ export class ToolExecutor {
     return `exit code ${done.exitCode ?? 'none (killed by a signal)'}${tail || '\n'}`;
   }
 
-  /** Entries under `base` in path order, skipping SKIP_DIRS and not following links. */
+  /**
+   * Entries under `base` in path order. Skipped: SKIP_DIRS, special files and broken links,
+   * and any link or directory whose real path leaves the workspace (a directory too: it may
+   * have been swapped for a link since it was listed). Links are never descended into.
+   */
   private async *walk(base: string, recursive: boolean): AsyncGenerator<{ path: string; kind: FileKind }> {
     const entries = (await this.host.readDirectory(base)).sort((x, y) => compare(x.name, y.name));
     for (const entry of entries) {
-      if (SKIP_DIRS.has(entry.name)) continue;
+      if (SKIP_DIRS.has(entry.name) || entry.kind === 'other') continue;
       const path = nodePath.join(base, entry.name);
+      if ((entry.link || entry.kind === 'directory') && !(await this.host.boundary.contains(path))) continue;
       yield { path, kind: entry.kind };
       if (recursive && entry.kind === 'directory' && !entry.link) yield* this.walk(path, true);
     }
@@ -278,14 +263,18 @@ export class ToolExecutor {
 
 // --- helpers -------------------------------------------------------------------------
 
-type Expected = 'string' | 'string?' | 'text' | 'int?' | 'boolean?';
+type Expected = 'string' | 'path' | 'path?' | 'command' | 'text' | 'int?' | 'boolean?';
 
 /**
  * The model's arguments checked against what the tool needs. The sidecar validated
  * them against the same schema; this guards the editor against a newer or older one.
- * `string` must be non-empty; `text` may be empty.
+ * `string` must be non-empty; `path` and `command` too, and without a NUL byte (the OS
+ * takes none); `text` may be empty.
  */
 function checked<T>(args: Args, spec: Record<string, Expected>): T {
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+    throw new ToolError('arguments: expected an object');
+  }
   for (const [name, expected] of Object.entries(spec)) {
     const value = args[name];
     const optional = expected.endsWith('?');
@@ -293,20 +282,15 @@ function checked<T>(args: Args, spec: Record<string, Expected>): T {
       if (optional) continue;
       throw new ToolError(`${name}: required`);
     }
-    const ok =
-      expected === 'int?'
-        ? Number.isInteger(value)
-        : expected === 'boolean?'
-          ? typeof value === 'boolean'
-          : typeof value === 'string' && (expected === 'text' || value.length > 0);
-    if (!ok) throw new ToolError(`${name}: expected ${expected.replace('?', '').replace('int', 'an integer')}`);
+    const kind = expected.replace('?', '');
+    const type = kind === 'int' ? 'an integer' : kind === 'boolean' ? 'boolean' : 'string';
+    const ok = kind === 'int' ? Number.isInteger(value) : typeof value === type;
+    if (!ok) throw new ToolError(`${name}: expected ${type}`);
+    if (kind === 'text' || typeof value !== 'string') continue;
+    if (value.length === 0) throw new ToolError(`${name}: must not be empty`);
+    if (kind !== 'string' && value.includes('\0')) throw new ToolError(`${name}: must not contain a NUL byte`);
   }
   return args as T;
-}
-
-function within(root: string, path: string): boolean {
-  const rel = nodePath.relative(root, path);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${nodePath.sep}`) && !nodePath.isAbsolute(rel));
 }
 
 function uniqueIndex(text: string, needle: string, path: string): number {

@@ -203,11 +203,14 @@ export const workspace = {
 
   fs: {
     readFile: (uri: Uri): Promise<Uint8Array> => notFound(uri, () => fs.readFile(uri.fsPath)),
+    /** As VS Code's disk provider: a link has its target's type; a broken link or a FIFO or device is Unknown. */
     stat: (uri: Uri): Promise<{ type: FileType }> =>
       notFound(uri, async () => {
-        const link = (await fs.lstat(uri.fsPath)).isSymbolicLink() ? FileType.SymbolicLink : 0;
-        const target = await fs.stat(uri.fsPath);
-        return { type: (target.isDirectory() ? FileType.Directory : FileType.File) | link };
+        const own = await fs.lstat(uri.fsPath);
+        const link = own.isSymbolicLink() ? FileType.SymbolicLink : 0;
+        const target = link ? await fs.stat(uri.fsPath).catch(() => undefined) : own;
+        const type = target?.isDirectory() ? FileType.Directory : target?.isFile() ? FileType.File : FileType.Unknown;
+        return { type: type | link };
       }),
     readDirectory: (uri: Uri): Promise<Array<[string, FileType]>> =>
       notFound(uri, async () => {
