@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness import base_env
+from tests.fake_llm import FakeLLM, Reply, Scripted, call
+from tests.harness import FAKE_MODEL, base_env
 
 CLI = Path(sys.executable).with_name("codelab-agent")
 
@@ -101,3 +102,51 @@ def test_an_unanswered_question_cancels_the_turn(workspace: Path, db_path: Path)
     assert done.returncode == 130, done.stdout + done.stderr
     assert "What should the file be called?" in done.stdout
     assert os.listdir(workspace) == []
+
+
+def test_a_search_never_hands_the_model_a_file_outside_the_workspace(
+    workspace: Path, db_path: Path, tmp_path: Path, llm: FakeLLM
+) -> None:
+    file_secret, env_secret = "sk-file-3c1d7e", "sk-env-9b4f2a"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keys.env").write_text(f"OPENAI_API_KEY={file_secret}\n")
+    (workspace / "app.py").write_text("import os\nkey = os.environ['OPENAI_API_KEY']\n")
+    (workspace / "keys.env").symlink_to(outside / "keys.env")
+    (workspace / "config").symlink_to(outside)
+    if Path("/proc/self/environ").exists():  # the client's own environment, keys and all
+        (workspace / "environ").symlink_to("/proc/self/environ")
+    llm.script = Scripted(
+        code=[
+            Reply("", [call("search_in_code", query="OPENAI_API_KEY"), call("search_in_code", query="CANARY_KEY")]),
+            Reply("", [call("list_files", recursive=True), call("read_file", path="keys.env")]),
+            Reply("", [call("attempt_completion", result="searched")]),
+        ]
+    )
+    done = chat(
+        workspace,
+        db_path,
+        "--yes",
+        "--mode",
+        "code",
+        "--model",
+        FAKE_MODEL,
+        "--api-base",
+        llm.url,
+        "find where the API key is used",
+        env={"CANARY_KEY": env_secret},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    code = llm.by_agent("code")
+    assert len(code) == 3
+    found = code[1].tool_results
+    assert found[0] == "app.py:2: key = os.environ['OPENAI_API_KEY']"
+    assert found[1] == "no matches"
+    listed, read = code[2].tool_results[-2:]
+    assert "keys.env -> (outside the workspace, skipped)" in listed.splitlines()
+    assert "is outside the workspace" in read
+    for request in llm.requests:
+        assert file_secret not in request.text and env_secret not in request.text
+    for stored in tmp_path.glob(db_path.name + "*"):  # the database and any -wal/-journal file
+        data = stored.read_bytes()
+        assert file_secret.encode() not in data and env_secret.encode() not in data, stored

@@ -13,7 +13,10 @@ M.defaults = {
   -- The model and its endpoint; nil leaves the choice to the sidecar (flags, environment, defaults).
   model = nil,
   classifier_model = nil,
+  -- The API base and the variable holding its key go on the sidecar's command line: the
+  -- sidecar sends your key only to an API base given there (see the README's security model).
   api_base = nil,
+  api_key_env = nil,
   timeout_seconds = nil,
   max_retries = nil,
   -- SQLite file of the sessions; nil: the sidecar's default (~/.local/share/codelab-agent/agent.db).
@@ -79,6 +82,12 @@ function M.command()
   if o.log_file then
     vim.list_extend(cmd, { '--log-file', vim.fs.normalize(vim.fn.expand(o.log_file)) })
   end
+  if o.api_base then
+    vim.list_extend(cmd, { '--api-base', o.api_base })
+  end
+  if o.api_key_env then
+    vim.list_extend(cmd, { '--api-key-env', o.api_key_env })
+  end
   return cmd
 end
 
@@ -128,7 +137,6 @@ function M.init_options(root)
     llm = {
       model = o.model,
       classifierModel = o.classifier_model,
-      apiBase = o.api_base,
       timeoutSeconds = o.timeout_seconds,
       maxRetries = o.max_retries,
     },

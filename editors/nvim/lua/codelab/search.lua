@@ -1,6 +1,11 @@
 -- list_files and search_in_code: finding things in the workspace. The search uses `rg`
 -- when it is installed (fast, honours .gitignore) and a Lua walk otherwise, which also
 -- sees the unsaved text of loaded buffers.
+--
+-- Neither walk enters a directory symlink. A symlink whose real path is inside the
+-- workspace is listed (and, for a file, searched by the Lua walk; rg follows no link)
+-- under its own name; one that leaves the workspace is listed as
+-- `name -> (outside the workspace, skipped)` and never read.
 local files = require('codelab.files')
 
 local M = {}
@@ -20,9 +25,16 @@ M.SKIP_DIRS = {
 M.MAX_ENTRIES = 500
 M.MAX_MATCHES = 200
 M.MAX_SEARCH_FILE = 1024 * 1024
+M.OUTSIDE = '(outside the workspace, skipped)'
 
 local function join(dir, name)
   return dir == '/' and '/' .. name or dir .. '/' .. name
+end
+
+-- Where symlink `full` leads: its real path when that is inside the workspace, else nil.
+local function link_target(real_root, full)
+  local real = files.resolve(full)
+  return files.inside(real_root, real) and real or nil
 end
 
 local function skipped(rel)
@@ -53,8 +65,19 @@ function M.list_files(ctx, args)
     })
   do
     if not skipped(name) then
-      local rel = files.relative(real_root, join(base, name))
-      entries[#entries + 1] = kind == 'directory' and rel .. '/' or rel
+      local full = join(base, name)
+      local rel = files.relative(real_root, full)
+      if kind == 'link' then
+        local real = link_target(real_root, full)
+        if not real then
+          rel = rel .. ' -> ' .. M.OUTSIDE
+        elseif (uv.fs_stat(real) or {}).type == 'directory' then
+          rel = rel .. '/'
+        end
+      elseif kind == 'directory' then
+        rel = rel .. '/'
+      end
+      entries[#entries + 1] = rel
     end
   end
   table.sort(entries)
@@ -82,11 +105,11 @@ local function lua_search(ctx, args, base)
       return line:find(args.query, 1, true) ~= nil
     end
   end
+  -- { shown path, real path } of each file to search.
   local paths = {}
   local stat = uv.fs_stat(base)
-  if stat and stat.type == 'file' then
-    paths[1] = base
-  elseif stat and stat.type == 'directory' then
+  local single = stat and stat.type ~= 'directory'
+  if stat and not single then
     for name, kind in
       vim.fs.dir(base, {
         depth = 100,
@@ -95,36 +118,40 @@ local function lua_search(ctx, args, base)
         end,
       })
     do
-      if kind == 'file' and not skipped(name) then
-        paths[#paths + 1] = join(base, name)
+      local full = join(base, name)
+      local real = kind == 'file' and full or kind == 'link' and link_target(real_root, full)
+      if real and not skipped(name) then
+        paths[#paths + 1] = { full, real }
       end
     end
+  elseif single then
+    paths[1] = { base, base }
   else
     files.fail(('%s does not exist'):format(args.path))
   end
-  table.sort(paths)
+  table.sort(paths, function(a, b)
+    return a[1] < b[1]
+  end)
   local matches = {}
   for _, file in ipairs(paths) do
-    local buf = files.find_buffer(file)
+    local shown, real = file[1], file[2]
+    local buf = files.find_buffer(real)
     local text
     if buf then
       text = files.buffer_text(buf)
+    elseif single then
+      text = files.read_disk(real, args.path) -- the file asked for: why it cannot be read is the answer
     else
-      local size = (uv.fs_stat(file) or {}).size or 0
-      if size <= M.MAX_SEARCH_FILE then
-        local handle = io.open(file, 'rb')
-        text = handle and handle:read('*a')
-        if handle then
-          handle:close()
-        end
-      end
+      -- Not a regular file (any more), too big, unreadable: not searched.
+      local ok, data = pcall(files.read_disk, real, shown, M.MAX_SEARCH_FILE)
+      text = ok and data or nil
     end
     if text and not text:find('\0', 1, true) then
       local number = 0
       for line in (text .. (text:sub(-1) == '\n' and '' or '\n')):gmatch('([^\n]*)\n') do
         number = number + 1
         if matcher(line) then
-          matches[#matches + 1] = ('%s:%d: %s'):format(files.relative(real_root, file), number, vim.trim(line))
+          matches[#matches + 1] = ('%s:%d: %s'):format(files.relative(real_root, shown), number, vim.trim(line))
           if #matches >= M.MAX_MATCHES then
             matches[#matches + 1] = ('… (more than %d matches)'):format(M.MAX_MATCHES)
             return table.concat(matches, '\n')
@@ -163,7 +190,18 @@ end
 local function rg_search(ctx, args, base, done)
   local real_root = files.root(ctx.root)
   -- --sort path: the same answer every time (and the same order as the Lua search).
-  local cmd = { 'rg', '--line-number', '--no-heading', '--with-filename', '--color', 'never', '--sort', 'path' }
+  -- --no-follow: whatever the user's rg config says, no symlink leads the search out.
+  local cmd = {
+    'rg',
+    '--line-number',
+    '--no-heading',
+    '--with-filename',
+    '--color',
+    'never',
+    '--sort',
+    'path',
+    '--no-follow',
+  }
   vim.list_extend(cmd, { '--max-columns', '500', '--max-columns-preview' })
   if not args.is_regex then
     cmd[#cmd + 1] = '--fixed-strings'
@@ -188,7 +226,9 @@ function M.search_in_code(ctx, args, done)
     files.fail('query must be a non-empty string')
   end
   local base = files.path(ctx.root, args.path or '.')
-  if M.use_rg ~= false and vim.fn.executable('rg') == 1 then
+  -- One file (a FIFO would hang rg) goes through the Lua search, which checks it.
+  local is_dir = (uv.fs_stat(base) or {}).type == 'directory'
+  if is_dir and M.use_rg ~= false and vim.fn.executable('rg') == 1 then
     return rg_search(ctx, args, base, done)
   end
   done('success', lua_search(ctx, args, base))

@@ -2,7 +2,9 @@
 --
 -- Files loaded in a buffer are read and changed through the buffer: the model sees the
 -- unsaved text the user sees, and a change it makes is one undo step there. Every path
--- is resolved (symlinks and `..` included) and refused when it leaves the workspace.
+-- is resolved (symlinks and `..` included) and refused when it leaves the workspace;
+-- files are then opened and written so that a symlink swapped in after the check is not
+-- followed (codelab.files).
 local files = require('codelab.files')
 local search = require('codelab.search')
 
@@ -46,22 +48,26 @@ function tools.write_file(ctx, args)
   if type(args.content) ~= 'string' then
     fail('content must be a string')
   end
+  local real_root = files.root(ctx.root)
   local buf = files.find_buffer(full)
   if buf then
+    files.check_write_target(real_root, full, args.path, buf) -- before the buffer changes
     -- One call, so that one `u` takes the whole change back.
     vim.api.nvim_buf_set_lines(buf, 0, -1, false, files.text_lines(args.content))
-    files.write_buffer(buf, full)
+    files.write_buffer(real_root, buf, full, args.path)
   else
-    files.write_disk(full, args.content)
+    files.write_disk(real_root, full, args.content, args.path)
   end
   return ('wrote %d bytes to %s'):format(#args.content, args.path)
 end
 
 function tools.edit_file(ctx, args)
   local full = M.path(ctx.root, args.path)
+  local real_root = files.root(ctx.root)
   local text, buf = files.current_text(full, args.path)
   local new_text, at = files.edited(text, args.path, args.old_text, args.new_text)
   if buf then
+    files.check_write_target(real_root, full, args.path, buf) -- before the buffer changes
     local stop = at + #args.old_text
     if stop >= #text then
       -- The match takes the last newline, which is not part of any buffer line.
@@ -73,9 +79,9 @@ function tools.edit_file(ctx, args)
       local replacement = vim.split(args.new_text, '\n', { plain = true })
       vim.api.nvim_buf_set_text(buf, start_row, start_col, end_row, end_col, replacement)
     end
-    files.write_buffer(buf, full)
+    files.write_buffer(real_root, buf, full, args.path)
   else
-    files.write_disk(full, new_text)
+    files.write_disk(real_root, full, new_text, args.path)
   end
   return ('edited %s'):format(args.path)
 end
@@ -86,7 +92,7 @@ function tools.create_directory(ctx, args)
   if stat and stat.type ~= 'directory' then
     fail(('%s exists and is not a directory'):format(args.path))
   end
-  vim.fn.mkdir(full, 'p')
+  files.make_dirs(files.root(ctx.root), full, args.path)
   return ('created %s'):format(args.path)
 end
 
@@ -106,6 +112,9 @@ function async.execute_command(ctx, args, done)
     fail('command must be a non-empty string')
   end
   local cwd = M.path(ctx.root, args.cwd or '.')
+  if (uv.fs_stat(cwd) or {}).type ~= 'directory' then
+    fail(('%s is not a directory'):format(args.cwd or '.'))
+  end
   local seconds = tonumber(args.timeout_seconds) or M.DEFAULT_TIMEOUT
   local shell = vim.fn.has('win32') == 1 and { 'cmd.exe', '/c', args.command } or { 'sh', '-c', args.command }
   local timed_out = false

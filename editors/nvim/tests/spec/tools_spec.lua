@@ -172,6 +172,7 @@ t.test('options become camelCase initializationOptions without empty tables', fu
   config.setup({
     model = 'demo',
     api_base = 'http://127.0.0.1:8080/v1',
+    api_key_env = 'LOCAL_LLM_KEY',
     database = '/tmp/agent.db',
     approval = { auto_approve = { read = true, write = false }, allowed_commands = { 'git status' } },
     limits = {},
@@ -179,9 +180,15 @@ t.test('options become camelCase initializationOptions without empty tables', fu
   t.eq({
     workspaceRoot = '/w',
     database = '/tmp/agent.db',
-    llm = { model = 'demo', apiBase = 'http://127.0.0.1:8080/v1' },
+    llm = { model = 'demo' },
     approval = { autoApprove = { read = true, write = false }, allowedCommands = { 'git status' } },
   }, config.init_options('/w'))
+  local cmd = config.command()
+  t.eq(
+    { '--api-base', 'http://127.0.0.1:8080/v1', '--api-key-env', 'LOCAL_LLM_KEY' },
+    vim.list_slice(cmd, #cmd - 3),
+    'the API base and its key variable are flags, never initializationOptions'
+  )
   config.setup({ cmd = { 'x' } })
   t.eq({ 'x' }, config.options.cmd, 'a list option replaces the default')
 end)
