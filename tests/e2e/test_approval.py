@@ -198,3 +198,67 @@ async def test_a_chain_asks_when_one_part_is_not_allowed(make_editor) -> None:
     )
     _, sent = await _first_call(editor, "clean up")
     assert sent["requiresApproval"] is True and "'rm -rf x' is not an allowed command" in sent["reason"]
+
+
+async def test_a_lone_ampersand_does_not_smuggle_a_command_past_the_allow_list(make_editor) -> None:
+    editor = await make_editor(
+        options={"approval": {"allowedCommands": ["git status", "ls"]}},
+        code=[Reply("", [call("execute_command", command="ls & rm -rf victim")])],
+    )
+    _, sent = await _first_call(editor, "list")
+    assert sent["requiresApproval"] is True
+    assert "'rm -rf victim' is not an allowed command" in sent["reason"]
+
+
+async def test_a_denied_command_is_refused_in_another_spelling(make_editor, llm: FakeLLM) -> None:
+    editor = await make_editor(
+        options={"approval": {"deniedCommands": ["rm -rf"], "autoApprove": {"command": True}}},
+        code=[
+            Reply(
+                "",
+                [call("execute_command", command="rm -fr x"), call("execute_command", command="sudo /bin/rm -r -f x")],
+            ),
+            Reply("I will not delete it."),
+        ],
+    )
+    result = await editor.send("clean", mode="code")
+    assert result["status"] == "completed" and editor.calls() == []
+    for refusal in llm.requests[-1].tool_results:
+        assert refusal.startswith("Refused by the approval policy") and "matches the denied command 'rm -rf'" in refusal
+    state = await editor.request("agent/getSession", {"sessionId": result["sessionId"]})
+    assert [a["decision"] for a in state["approvals"]] == ["refused", "refused"]
+
+
+async def test_remembering_a_command_does_not_approve_what_follows_an_ampersand(make_editor) -> None:
+    editor = await make_editor(
+        code=[
+            Reply("", [call("execute_command", command="ls -la")]),
+            Reply("", [call("execute_command", command="ls -R")]),
+            Reply("", [call("execute_command", command="ls & touch x")]),
+        ]
+    )
+    result, first = await _first_call(editor)
+    assert first["requiresApproval"] is True
+    second_result = await editor.answer(result["sessionId"], first["callId"], content="a b", remember=True)
+    second = editor.call(second_result["pendingToolCalls"][0])
+    assert second["requiresApproval"] is False and "approved for this session" in second["reason"]
+    third_result = await editor.answer(result["sessionId"], second["callId"], content="a b")
+    third = editor.call(third_result["pendingToolCalls"][0])
+    assert third["requiresApproval"] is True and "'touch x' is not an allowed command" in third["reason"]
+    assert not (editor.workspace / "x").exists()
+
+
+async def test_a_nul_byte_in_a_path_is_refused_and_the_session_resumes(make_editor, llm: FakeLLM) -> None:
+    editor = await make_editor(
+        code=[Reply("", [call("read_file", path="notes\u0000.txt")]), Reply("That path is not valid.")],
+    )
+    result = await editor.send("read it", mode="code")
+    assert result["status"] == "completed" and result["message"] == "That path is not valid."
+    assert editor.calls() == []
+    refusal = llm.requests[-1].tool_results[0]
+    assert refusal.startswith("Refused by the approval policy") and "is not a valid path" in refusal
+    assert "\\x00" in refusal
+    resumed = await editor.request("agent/resume", {"sessionId": result["sessionId"]})
+    assert resumed["status"] == "completed" and resumed["pendingToolCalls"] == []
+    state = await editor.request("agent/getSession", {"sessionId": result["sessionId"]})
+    assert [(a["tool"], a["decision"]) for a in state["approvals"]] == [("read_file", "refused")]
