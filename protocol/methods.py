@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 from protocol.base import WireModel
 from protocol.enums import (
@@ -24,18 +25,28 @@ from protocol.plans import Plan
 SessionId = str
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must not be empty or whitespace only")
+    return value
+
+
+NonBlank = Annotated[str, Field(min_length=1, json_schema_extra={"pattern": r"\S"}), AfterValidator(_not_blank)]
+"""A text or id in params: at least one character that is not whitespace."""
+
+
 # --- params ------------------------------------------------------------------------
 
 
 class SendMessageParams(WireModel):
-    session_id: SessionId | None = Field(default=None, min_length=1, description="Absent: a new session.")
-    text: str = Field(min_length=1)
+    session_id: NonBlank | None = Field(default=None, description="Absent: a new session.")
+    text: NonBlank
     mode: Mode = Mode.AUTO
 
 
 class ToolResultParams(WireModel):
-    session_id: SessionId = Field(min_length=1)
-    call_id: str = Field(min_length=1)
+    session_id: NonBlank
+    call_id: NonBlank
     status: ToolResultStatus
     content: str | None = None
     feedback: str | None = None
@@ -43,8 +54,8 @@ class ToolResultParams(WireModel):
 
 
 class ApprovePlanParams(WireModel):
-    session_id: SessionId = Field(min_length=1)
-    plan_id: str = Field(min_length=1)
+    session_id: NonBlank
+    plan_id: NonBlank
     decision: PlanDecision
     feedback: str | None = None
 
@@ -52,7 +63,7 @@ class ApprovePlanParams(WireModel):
 class SessionParams(WireModel):
     """Params of the requests that name only a session."""
 
-    session_id: SessionId = Field(min_length=1)
+    session_id: NonBlank
 
 
 class ResumeParams(SessionParams):
@@ -72,9 +83,9 @@ class DeleteSessionParams(SessionParams):
 
 
 class SubtaskParams(WireModel):
-    session_id: SessionId = Field(min_length=1)
-    plan_id: str = Field(min_length=1)
-    subtask_id: str = Field(min_length=1)
+    session_id: NonBlank
+    plan_id: NonBlank
+    subtask_id: NonBlank
 
 
 class RetrySubtaskParams(SubtaskParams):
@@ -87,7 +98,7 @@ class SkipSubtaskParams(SubtaskParams):
 
 class ListSessionsParams(WireModel):
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, min_length=1)
+    cursor: NonBlank | None = None
     all_workspaces: bool = Field(default=False, description="List every workspace's sessions, not only this one's.")
 
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Sequence
-from typing import BinaryIO
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, BinaryIO
 
 from server import __version__
+
+if TYPE_CHECKING:
+    from server.framing import FrameLimits
+
+log = logging.getLogger(__name__)
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -30,6 +38,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="WARNING", choices=LEVELS, type=str.upper, help="default WARNING (editors show stderr)"
     )
+    parser.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="the environment variable holding the key for --api-base (default: $CODELAB_AGENT_API_KEY_ENV)",
+    )
+    parser.add_argument(
+        "--max-frame-bytes",
+        type=_byte_count,
+        metavar="N",
+        help="largest message body read from the editor; a bigger one is skipped and answered -32600 "
+        "(default: $CODELAB_AGENT_MAX_FRAME_BYTES, else 16 MiB)",
+    )
+    parser.add_argument(
+        "--max-header-bytes",
+        type=_byte_count,
+        metavar="N",
+        help="largest header block of a message (default: $CODELAB_AGENT_MAX_HEADER_BYTES, else 8 KiB)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="{schema,chat}")
     commands.add_parser("schema", help="print the JSON Schema of the wire protocol")
     chat = commands.add_parser("chat", help="run a task from the terminal (the sidecar's terminal client)")
@@ -39,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         "--model", dest="chat_model", metavar="NAME", help="model for the agents (default: demo without a key)"
     )
     chat.add_argument("--api-base", dest="chat_api_base", metavar="URL", help="API base URL for the model")
+    chat.add_argument(
+        "--api-key-env", dest="chat_api_key_env", metavar="VAR", help="the variable holding the key for --api-base"
+    )
     chat.add_argument("--db", dest="chat_db", metavar="PATH", help="SQLite database for the sidecar")
     chat.add_argument("--mode", default="auto", choices=("auto", "code", "architect", "debug", "explain"))
     chat.add_argument("--yes", "-y", action="store_true", help="approve every tool call and the plan without asking")
@@ -46,20 +75,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _byte_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a byte count: {text}")
+    return value
+
+
 class _ExpectedErrors(logging.Filter):
-    """pygls logs a traceback for every error response; a domain error answered to the
-    editor (SessionBusy, InvalidParams, …) is not a fault of the sidecar."""
+    """pygls logs a traceback for every error response; an error raised on purpose and
+    answered to the editor (SessionBusy, InvalidParams, a second initialize, …) is not
+    a fault of the sidecar. Unexpected exceptions are not JsonRpcExceptions: they pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from protocol.errors import AgentError  # noqa: PLC0415
+        from pygls.exceptions import JsonRpcException  # noqa: PLC0415
 
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, AgentError)
+        return not isinstance(error, JsonRpcException)
 
 
 def _logging(log_file: str | None, level: str) -> None:
+    from server.keys import RedactingFilter  # noqa: PLC0415
+
     handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -83,9 +123,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return serve(args)
 
 
+def frame_limits(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> FrameLimits:
+    """Flags over environment over defaults."""
+    from server.framing import FrameLimits  # noqa: PLC0415
+
+    def pick(flag: int | None, variable: str, default: int) -> int:
+        if flag is not None:
+            return flag
+        return _byte_count(env[variable]) if env.get(variable) else default
+
+    defaults = FrameLimits()
+    return FrameLimits(
+        header_bytes=pick(args.max_header_bytes, "CODELAB_AGENT_MAX_HEADER_BYTES", defaults.header_bytes),
+        body_bytes=pick(args.max_frame_bytes, "CODELAB_AGENT_MAX_FRAME_BYTES", defaults.body_bytes),
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     from server.jsonrpc import stdio_pipes  # noqa: PLC0415
 
+    try:
+        limits = frame_limits(args)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        sys.stderr.write(f"codelab-agent: {exc}\n")
+        return 2
     stdin, stdout = stdio_pipes()  # before anything can print
     _logging(args.log_file, args.log_level)
     from server import agents  # noqa: PLC0415
@@ -93,24 +154,44 @@ def serve(args: argparse.Namespace) -> int:
     from server.settings import base_settings  # noqa: PLC0415
 
     agents.validate()
-    server = AgentServer(base_settings(db=args.db, model=args.model, api_base=args.api_base))
-    try:
-        asyncio.run(_serve(server, stdin, stdout))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+    server = AgentServer(
+        base_settings(db=args.db, model=args.model, api_base=args.api_base, api_key_env=args.api_key_env)
+    )
+    code = asyncio.run(_serve(server, stdin, stdout, limits))
+    _await_threads(code)
+    return code
 
 
-async def _serve(server: object, stdin: BinaryIO, stdout: BinaryIO) -> None:
+async def _serve(server: object, stdin: BinaryIO, stdout: BinaryIO, limits: FrameLimits) -> int:
+    """Serve until `exit` or the end of input; then stop the runtime (running turns are
+    cancelled cleanly) and close the database. asyncio.run cancels what is left."""
     from server.jsonrpc import serve  # noqa: PLC0415
     from server.lsp import AgentServer  # noqa: PLC0415
 
     assert isinstance(server, AgentServer)
+    protocol = server.agent_protocol
     try:
-        await serve(server.protocol, stdin, stdout)
+        await serve(protocol, stdin, stdout, limits, done=lambda: protocol.exit_received)
     finally:
         if server.app is not None:
             await server.app.close()
+    log.info("exiting with code %d", protocol.exit_code)
+    return protocol.exit_code
+
+
+def _await_threads(code: int, grace: float = 2.0) -> None:
+    """The interpreter waits for every non-daemon thread before it exits; one left
+    running (a database connection a cancelled `initialize` never closed) must not keep
+    the process alive after `exit`."""
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if left:
+        log.warning("threads still running at exit: %s; exiting anyway", ", ".join(left))
+        logging.shutdown()
+        os._exit(code)
 
 
 if __name__ == "__main__":

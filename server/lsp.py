@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Generator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, cast
 
 from lsprotocol import types
 from pydantic import BaseModel, ValidationError
+from pygls.exceptions import FeatureNotificationError, JsonRpcInternalError, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
@@ -26,7 +28,7 @@ from protocol.settings import ConfigurationSettings, InitializationOptions
 from server import __version__
 from server.agents import AGENTS
 from server.app import App
-from server.jsonrpc import raw_converter
+from server.jsonrpc import MsgId, raw_converter
 from server.settings import Settings
 from server.tools import REGISTRY
 
@@ -71,14 +73,77 @@ def agent_capability() -> AgentCapability:
     )
 
 
+INTERNAL_ERROR = "internal error; see the log"
+"""What the editor reads when a handler fails unexpectedly; the traceback is logged."""
+
+
 class AgentProtocol(LanguageServerProtocol):
-    """Adds `capabilities.experimental.agent` to the `initialize` result."""
+    """pygls's LSP protocol with the lifecycle held to the LSP rules, and no
+    traceback on the wire.
+
+    - `initialize` is answered once; a second one is refused (-32600), so it can
+      never start a second runtime beside the first.
+    - Requests after `shutdown` are refused (-32600), not silently dropped.
+    - `exit` ends the message loop (`serve` returns) instead of raising SystemExit
+      inside it; the process exits with `exit_code` (0 after `shutdown`, else 1).
+    - An unexpected exception answers -32603 "internal error; see the log".
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._initialize_received = False
+        self._shutdown_received = False
+        self.exit_received = False
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self._shutdown else 1
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        if self._initialize_received:
+            raise JsonRpcInvalidRequest("Invalid Request: initialize may only be sent once")
+        self._initialize_received = True
         result = yield from super().lsp_initialize(params)
         result.capabilities.experimental = {"agent": agent_capability().wire()}
         return result
+
+    @lsp_method(types.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
+        self._shutdown_received = True  # pygls only marks it once the runtime has stopped
+        yield from super().lsp_shutdown(*args)  # pyright: ignore[reportUnknownMemberType]
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        self.exit_received = True
+        yield from ()
+
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        if self._shutdown_received and method is not None and method != types.EXIT:
+            msg_id = getattr(message, "id", None)
+            if msg_id is None:
+                log.info("ignored %s after shutdown", method)
+                return
+            error = JsonRpcInvalidRequest(f"Invalid Request: {method} after shutdown")
+            self._send_response(msg_id, error=error.to_response_error())
+            return
+        super().handle_message(message)
+
+    def _send_response(
+        self, msg_id: MsgId, result: Any | None = None, error: types.ResponseError | None = None
+    ) -> None:
+        # pygls answers an unexpected exception with its text and traceback (and has logged both).
+        data: Any = error.data if error is not None else None
+        if error is not None and isinstance(data, dict) and "traceback" in data:
+            error = types.ResponseError(code=error.code, message=INTERNAL_ERROR)
+        super()._send_response(msg_id, result, error)
+
+    def _check_handler_result(self, future: Future[Any]) -> None:
+        # pygls neither logs a failed notification handler nor keeps its traceback off the wire.
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            log.error("a notification handler failed", exc_info=exc)
+            self._server.report_server_error(JsonRpcInternalError(INTERNAL_ERROR), FeatureNotificationError)
 
 
 class PyglsNotifier:
@@ -111,6 +176,10 @@ class AgentServer(LanguageServer):
         self.app: App | None = None
         self.notifier = PyglsNotifier(self)
         self._register()
+
+    @property
+    def agent_protocol(self) -> AgentProtocol:
+        return cast(AgentProtocol, self.protocol)
 
     def require_app(self) -> App:
         if self.app is None:

@@ -191,6 +191,9 @@ def run_chat(args: argparse.Namespace) -> int:
     api_base = args.chat_api_base or args.api_base
     if api_base:
         sidecar += ["--api-base", api_base]
+    api_key_env = args.chat_api_key_env or args.api_key_env
+    if api_key_env:
+        sidecar += ["--api-key-env", api_key_env]
     if args.chat_db or args.db:
         sidecar += ["--db", args.chat_db or args.db]
     chat = Chat(args, workspace)

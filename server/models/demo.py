@@ -17,7 +17,8 @@ from typing import Any
 from protocol.enums import AgentName
 from server.models.base import DeltaSink, ModelReply, ModelRequest, ReplyToolCall, estimate_tokens
 
-_FILE = re.compile(r"`?([\w./-]+\.(?:py|js|ts|md|txt|json|toml|yaml|yml|html|css|sh|rs|go|dart))`?")
+_FILE = re.compile(r"`?(?<![\w./-])([\w./-]+\.(?:py|js|ts|md|txt|json|toml|yaml|yml|html|css|sh|rs|go|dart))`?")
+"""A file name; it starts only where a word starts, so a long word costs linear time."""
 _PRINTS = re.compile(r"prints?\s+[\"']?([^\"'\n]+?)[\"']?\s*$", re.IGNORECASE)
 _COMPLEX = ("app", "application", "project", "implement", "build ", "system", "service", "website", "several", "plan")
 _EXPLAIN = ("explain", "what is", "what does", "what are", "why ", "how does", "how do", "describe")

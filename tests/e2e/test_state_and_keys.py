@@ -30,6 +30,23 @@ async def test_openai_with_a_bound_api_base_sends_the_openai_key(workspace, db_p
     await editor.stop()
 
 
+async def test_the_key_variable_bound_on_the_command_line_goes_to_its_api_base(
+    workspace, db_path, llm: FakeLLM
+) -> None:
+    llm.script = Scripted(code=[Reply("hi")])
+    editor = await Editor(
+        workspace,
+        db_path,
+        model=FAKE_MODEL_LITELLM,
+        api_base=llm.url,
+        env={"MY_PROXY_KEY": "proxy-key-0123456789", "OPENAI_API_KEY": OPENAI_SECRET},
+        extra_args=("--api-key-env", "MY_PROXY_KEY"),
+    ).start()
+    assert (await editor.send("hello", mode="code"))["status"] == "completed"
+    assert llm.requests[0].headers["authorization"] == "Bearer proxy-key-0123456789"
+    await editor.stop()
+
+
 async def test_an_api_base_from_editor_settings_never_gets_the_users_key(workspace, db_path, llm: FakeLLM) -> None:
     """A workspace's settings point the model at a server on this machine: it is used,
     but with a placeholder, not the provider key from the user's environment."""

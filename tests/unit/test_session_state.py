@@ -73,3 +73,9 @@ async def test_a_commit_without_the_lease_raises_and_writes_nothing(app: App) ->
             await unit.say(MessageRole.ASSISTANT, "a step of a process that lost the session")
     assert lost.value.data == {"sessionId": done.session_id, "reason": "lease_lost"}
     assert len(await app.db.read.messages.for_session(done.session_id)) == before
+
+
+async def test_a_task_of_one_quarter_mebibyte_word_is_handled(app: App) -> None:
+    """The demo model's file-name pattern once took minutes on one long word (quadratic)."""
+    done = await app.runtime.send_message(SendMessageParams(text="fix " + "y" * (256 * 1024 - 8), mode="code"))
+    assert done.session_id
