@@ -150,3 +150,28 @@ def test_a_search_never_hands_the_model_a_file_outside_the_workspace(
     for stored in tmp_path.glob(db_path.name + "*"):  # the database and any -wal/-journal file
         data = stored.read_bytes()
         assert file_secret.encode() not in data and env_secret.encode() not in data, stored
+
+
+def test_always_for_a_command_never_approves_a_chain_hiding_another(
+    workspace: Path, db_path: Path, llm: FakeLLM
+) -> None:
+    """Answering "always" for `ls -la` remembers the parsed program `ls`: `ls & touch x` still asks."""
+    llm.script = Scripted(
+        code=[
+            Reply("", [call("execute_command", command="ls -la")]),
+            Reply("", [call("execute_command", command="ls & touch x")]),
+            Reply("", [call("execute_command", command="ls -R")]),
+            Reply("", [call("attempt_completion", result="listed")]),
+        ]
+    )
+    done = chat(
+        workspace,
+        db_path,
+        *("--mode", "code", "--model", FAKE_MODEL, "--api-base", llm.url),
+        "list the files",
+        answers="a\nn\nnot that\n",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("Run it? [y]es / [a]lways / [n]o") == 2  # `ls -R` ran unasked: the rule holds
+    assert not (workspace / "x").exists()
+    assert "not that" in llm.by_agent("code")[2].text
