@@ -153,7 +153,12 @@ async def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fuzz
             state.calls.extend(result.get("pendingToolCalls", []))
             if result.get("planId"):
                 state.plans.append(result["planId"])
-        oversized = {"jsonrpc": "2.0", "id": "big", "method": "agent/sendMessage", "params": {"text": "z" * FRAME_LIMIT}}
+        oversized = {
+            "jsonrpc": "2.0",
+            "id": "big",
+            "method": "agent/sendMessage",
+            "params": {"text": "z" * FRAME_LIMIT},
+        }
         state.send("big", frame(oversized))  # at least one, whatever the draws
         await state.probe()
         yield state

@@ -13,6 +13,7 @@ from protocol.enums import DecidedBy, Decision, OutsideWorkspace, ToolCategory
 from server.approval import decide, remember_rules
 from server.settings import ApprovalSettings
 from server.tools import BY_NAME
+from tests.unit.spellings import RM_RF_SPELLINGS
 
 DEFAULT = ApprovalSettings()
 
@@ -167,57 +168,7 @@ def test_a_remembered_prefix_is_word_based() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [
-        "rm -rf x",
-        "rm -fr x",
-        "rm -r -f x",
-        "rm -f -r x",
-        "rm -Rf x",
-        "rm -rfv x",
-        "rm x -r -f",
-        "rm --recursive --force x",
-        "rm --recursive -f x",
-        "/bin/rm -rf x",
-        "\\rm -rf x",
-        "r\\m -r\\f x",
-        "'rm' '-rf' x",
-        '"rm" "-fr" x',
-        "rm $'-rf' x",
-        "FOO=1 rm -rf x",
-        "bash -c 'rm -rf /'",
-        "sh -ec 'cd x && rm -rf .'",
-        "(rm -rf x)",
-        "{ rm -rf x; }",
-        "echo $(rm -rf x)",
-        "echo `rm -rf x`",
-        "cat <(rm -rf x)",
-        "sudo rm -fr /",
-        "sudo -u root rm -fr /",
-        "ls | xargs rm -rf",
-        "xargs -0 -I{} rm -rf {}",
-        "env -i rm -r -f x",
-        "env A=1 B=2 rm -rf x",
-        "timeout 5 rm -rf x",
-        "timeout -s KILL 5 rm -rf x",
-        "nohup /bin/rm -Rf x &",
-        "nice -n 5 rm -rf x",
-        "command rm -rf x",
-        "exec rm -rf x",
-        "time rm -rf x",
-        "stdbuf -oL rm -rf x",
-        "sudo env nohup timeout 5 rm -rf x",
-        "eval 'rm -rf x'",
-        "eval rm -rf x",
-        "find . -exec rm -rf {} \\;",
-        "bash -c \"sudo bash -c 'rm -rf /'\"",
-        "if true; then rm -rf x; fi",
-        "for f in a; do rm -rf $f; done",
-        "f() { rm -rf x; }; f",
-        "ls && rm -rf x 'unterminated",
-        "bash <<EOF\nrm -rf x\nEOF",
-        "bash <<< 'rm -rf x'",
-        "trap 'rm -rf x' EXIT",
-    ],
+    RM_RF_SPELLINGS,
 )
 def test_denied_commands_are_refused_in_any_spelling(line: str) -> None:
     refused = command(line)

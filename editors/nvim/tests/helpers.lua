@@ -120,6 +120,19 @@ function t.wait(predicate, what, timeout, root)
 end
 
 --- Waits until the workspace's turn rests with `status` (and no request is in flight).
+-- Run one client tool as the sidecar's call would, and wait for its (status, content).
+function t.run_tool(root, name, args)
+  local tools = require('codelab.tools')
+  local status, content
+  tools.run(root, name, args, function(s, c)
+    status, content = s, c
+  end)
+  t.wait(function()
+    return status ~= nil
+  end, name, 15000)
+  return status, content
+end
+
 function t.wait_status(root, status, timeout)
   local ok = vim.wait(timeout or 20000, function()
     local w = t.state(root)

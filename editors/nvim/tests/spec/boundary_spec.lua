@@ -6,17 +6,7 @@ local t = require('helpers')
 local SECRET = 'SECRET-7f3a9c'
 local OUTSIDE = '(outside the workspace, skipped)'
 
-local function run(root, name, args)
-  local tools = require('codelab.tools')
-  local status, content
-  tools.run(root, name, args, function(s, c)
-    status, content = s, c
-  end)
-  t.wait(function()
-    return status ~= nil
-  end, name, 15000)
-  return status, content
-end
+local run = t.run_tool
 
 local function refused(root, name, args, says)
   local status, content = run(root, name, args)

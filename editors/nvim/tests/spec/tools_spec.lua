@@ -2,17 +2,7 @@
 -- workspace boundary through the sidecar.
 local t = require('helpers')
 
-local function run(root, name, args)
-  local tools = require('codelab.tools')
-  local status, content
-  tools.run(root, name, args, function(s, c)
-    status, content = s, c
-  end)
-  t.wait(function()
-    return status ~= nil
-  end, name, 15000)
-  return status, content
-end
+local run = t.run_tool
 
 t.test('paths outside the workspace are refused', function()
   t.setup()
