@@ -255,6 +255,41 @@ async def concurrent_steps(sessions: int, steps: int, tmp: Path) -> list[float]:
     return latencies
 
 
+POLICY_COMMANDS = (
+    "ls -la",
+    "git status && pytest -x tests",
+    "npm test -- --watch | tail -20",
+    "ls & rm -rf victim",
+    "bash -c 'cd build && make -j4'",
+    "find . -name '*.py' -exec grep -l TODO {} +",
+    "FOO=1 python -m pytest $(git diff --name-only)",
+)
+
+
+def policy_decisions(rounds: int, root: Path) -> tuple[float, list[float]]:
+    """The approval policy on execute_command: the first decision (loads the grammar),
+    then the time per decision over a mix of plain, chained, wrapped and unsafe lines."""
+    from server.approval import decide
+    from server.settings import ApprovalSettings
+    from server.tools import REGISTRY
+
+    spec = next(s for s in REGISTRY if s.name == "execute_command")
+    settings = ApprovalSettings(
+        allowed_commands=("ls", "git status", "pytest", "npm test"), denied_commands=("rm -rf",)
+    )
+    calls = [spec.args_model.model_validate({"command": c}) for c in POLICY_COMMANDS]
+    started = time.perf_counter()
+    decide(spec, calls[0], settings, root)
+    first = time.perf_counter() - started
+    each: list[float] = []
+    for _ in range(rounds):
+        for args in calls:
+            started = time.perf_counter()
+            decide(spec, args, settings, root)
+            each.append(time.perf_counter() - started)
+    return first, each
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.2f} ms"
 
@@ -276,6 +311,7 @@ async def main() -> None:
         subtasks, ours, full = await plan_tokens(tmp)
         many = await concurrent_steps(args.sessions, args.session_steps, tmp)
         single = await concurrent_steps(1, args.session_steps, tmp)
+        policy_first, policy = policy_decisions(200, tmp)
     server.close()
     rows = [
         ("cold start → initialize result (p50)", ms(statistics.median(cold))),
@@ -296,6 +332,9 @@ async def main() -> None:
         (f"step with 1 session, demo ({args.session_steps} steps, p50)", ms(pct(single, 0.5))),
         (f"step with {args.sessions} concurrent sessions, demo (p50)", ms(pct(many, 0.5))),
         (f"step with {args.sessions} concurrent sessions, demo (p99)", ms(pct(many, 0.99))),
+        ("approval of execute_command, first decision (grammar load)", ms(policy_first)),
+        (f"approval of execute_command, per decision ({len(POLICY_COMMANDS)} lines, p50)", ms(pct(policy, 0.5))),
+        ("approval of execute_command, per decision (p99)", ms(pct(policy, 0.99))),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}} | value")
