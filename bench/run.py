@@ -30,7 +30,7 @@ from pygls.lsp.client import LanguageClient  # noqa: E402
 
 from bench import instant_llm  # noqa: E402
 from server.chat.tools import WorkspaceTools  # noqa: E402
-from server.jsonrpc import raw_converter  # noqa: E402
+from server.lsp.jsonrpc import raw_converter  # noqa: E402
 
 ENV = {
     **{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
@@ -197,7 +197,7 @@ async def floor_steps(steps: int, tmp: Path) -> list[float]:
 async def plan_tokens(tmp: Path) -> tuple[int, int, int]:
     """(subtasks, prompt tokens of the agents' steps in this design, the same steps
     sending the whole history), with the demo model's own estimate (4 characters a token)."""
-    from server.agents import AGENTS
+    from server.agents.specs import AGENTS
     from server.models.base import estimate_tokens
 
     client, workspace = await sidecar(tmp, "plan", ["demo"])
@@ -269,9 +269,9 @@ POLICY_COMMANDS = (
 def policy_decisions(rounds: int, root: Path) -> tuple[float, list[float]]:
     """The approval policy on execute_command: the first decision (loads the grammar),
     then the time per decision over a mix of plain, chained, wrapped and unsafe lines."""
-    from server.approval import decide
+    from server.agents.approval import decide
+    from server.agents.tools import REGISTRY
     from server.settings import ApprovalSettings
-    from server.tools import REGISTRY
 
     spec = next(s for s in REGISTRY if s.name == "execute_command")
     settings = ApprovalSettings(

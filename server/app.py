@@ -11,16 +11,16 @@ from pathlib import Path
 from protocol.errors import AgentError, InvalidParams
 from protocol.settings import ConfigurationSettings, InitializationOptions, LlmOptions
 from server import keys
-from server.calls import ModelCaller
-from server.kit import Kit
 from server.leases import Leases
 from server.models import adapters
 from server.models.base import Model, RefusedModel
+from server.models.caller import ModelCaller
 from server.models.demo import DemoModel
 from server.models.litellm_model import LiteLLMModel, start_import
-from server.notify import Notifier
 from server.runtime import Runtime
 from server.settings import DEMO_MODEL, LlmSettings, Settings
+from server.turn.deps import Kit
+from server.turn.notify import Notifier
 from storage.db import Database, ForeignDatabase, SchemaTooNew
 
 log = logging.getLogger(__name__)

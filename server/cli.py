@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from server import __version__
 
 if TYPE_CHECKING:
-    from server.framing import FrameLimits
+    from server.lsp.framing import FrameLimits
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def frame_limits(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> FrameLimits:
     """Flags over environment over defaults."""
-    from server.framing import FrameLimits  # noqa: PLC0415
+    from server.lsp.framing import FrameLimits  # noqa: PLC0415
 
     def pick(flag: int | None, variable: str, default: int) -> int:
         if flag is not None:
@@ -140,7 +140,7 @@ def frame_limits(args: argparse.Namespace, env: Mapping[str, str] = os.environ) 
 
 
 def serve(args: argparse.Namespace) -> int:
-    from server.jsonrpc import stdio_pipes  # noqa: PLC0415
+    from server.lsp.jsonrpc import stdio_pipes  # noqa: PLC0415
 
     try:
         limits = frame_limits(args)
@@ -149,8 +149,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     stdin, stdout = stdio_pipes()  # before anything can print
     _logging(args.log_file, args.log_level)
-    from server import agents  # noqa: PLC0415
-    from server.lsp import AgentServer  # noqa: PLC0415
+    from server.agents import specs as agents  # noqa: PLC0415
+    from server.lsp.server import AgentServer  # noqa: PLC0415
     from server.settings import base_settings  # noqa: PLC0415
 
     agents.validate()
@@ -165,8 +165,8 @@ def serve(args: argparse.Namespace) -> int:
 async def _serve(server: object, stdin: BinaryIO, stdout: BinaryIO, limits: FrameLimits) -> int:
     """Serve until `exit` or the end of input; then stop the runtime (running turns are
     cancelled cleanly) and close the database. asyncio.run cancels what is left."""
-    from server.jsonrpc import serve  # noqa: PLC0415
-    from server.lsp import AgentServer  # noqa: PLC0415
+    from server.lsp.jsonrpc import serve  # noqa: PLC0415
+    from server.lsp.server import AgentServer  # noqa: PLC0415
 
     assert isinstance(server, AgentServer)
     protocol = server.agent_protocol

@@ -53,16 +53,19 @@ from protocol.methods import (
     TurnResult,
 )
 from protocol.notifications import PLAN_UPDATE, TOOL_CALL, PlanUpdateNotification
-from server import execution, planning, queries, results
-from server.door import Unit, transition
-from server.engine import Engine, resting_result
+from server import views as queries
 from server.faults import FAULTS
-from server.fsm import WORKING, Event
-from server.kit import Kit
 from server.leases import Leases
-from server.orchestrator import route
-from server.outcomes import active_plan, set_plan_status, turn_result
-from server.outcomes import cancel as cancel_turn
+from server.plans import execution
+from server.plans import rules as planning
+from server.turn import tool_results as results
+from server.turn.deps import Kit
+from server.turn.endings import active_plan, set_plan_status, turn_result
+from server.turn.endings import cancel as cancel_turn
+from server.turn.fsm import WORKING, Event
+from server.turn.loop import Engine, resting_result
+from server.turn.orchestrator import route
+from server.turn.unit import Unit, transition
 from storage.records import PlanRow, SessionRow
 
 log = logging.getLogger(__name__)

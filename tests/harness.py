@@ -17,7 +17,7 @@ from pytest_lsp import LanguageClient
 from pytest_lsp.client import register_lsp_features
 
 from server.chat.tools import WorkspaceTools
-from server.jsonrpc import raw_converter
+from server.lsp.jsonrpc import raw_converter
 
 NOTIFICATIONS = ("agent/toolCall", "agent/stream", "agent/status", "agent/planUpdate")
 FAKE_MODEL = "py:tests.fake_model:HttpModel"

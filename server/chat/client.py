@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 from server import __version__
-from server.jsonrpc import raw_converter
+from server.lsp.jsonrpc import raw_converter
 
 NOTIFICATIONS = ("agent/toolCall", "agent/stream", "agent/status", "agent/planUpdate")
 Listener = Callable[[str, dict[str, Any]], None]

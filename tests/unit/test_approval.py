@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from protocol.enums import DecidedBy, Decision, OutsideWorkspace, ToolCategory
-from server.approval import decide, remember_rules
+from server.agents.approval import decide, remember_rules
+from server.agents.tools import BY_NAME
 from server.settings import ApprovalSettings
-from server.tools import BY_NAME
 from tests.unit.spellings import RM_RF_SPELLINGS
 
 DEFAULT = ApprovalSettings()

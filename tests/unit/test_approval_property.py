@@ -27,10 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.enums import Decision, ToolCategory
-from server.approval import decide
+from server.agents.approval import decide
+from server.agents.shell import Chain, parse
+from server.agents.tools import BY_NAME
 from server.settings import ApprovalSettings
-from server.shell import Chain, parse
-from server.tools import BY_NAME
 
 POLICY = ApprovalSettings(allowed_commands=("ls", "git status", "echo", "cat"), denied_commands=("rm -rf",))
 EVERYTHING_AUTO = replace(POLICY, auto_approve={ToolCategory.COMMAND: True})

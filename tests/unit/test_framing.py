@@ -1,4 +1,4 @@
-"""The frame reader and message checks of server/jsonrpc.py, fed from an in-memory
+"""The frame reader and message checks of server/lsp/jsonrpc.py (and server/lsp/framing.py), fed from an in-memory
 StreamReader; and the protocol hooks of server/lsp.py that keep tracebacks off the wire."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pygls.exceptions import (
 )
 
 from protocol.errors import AgentError, InvalidParams
-from server.framing import FrameLimits, FrameReader
-from server.jsonrpc import Rejected, dispatch, parse, valid_id
-from server.lsp import AgentServer
+from server.lsp.framing import FrameLimits, FrameReader
+from server.lsp.jsonrpc import Rejected, dispatch, parse, valid_id
+from server.lsp.server import AgentServer
 from server.settings import base_settings
 
 LIMITS = FrameLimits(header_bytes=256, body_bytes=1024, header_lines=4, depth=8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocol.enums import SessionState as S
-from server.fsm import TRANSITIONS, Event, IllegalTransition, check, reachable
+from server.turn.fsm import TRANSITIONS, Event, IllegalTransition, check, reachable
 
 LEGAL = sorted((event, src, dst) for event, pairs in TRANSITIONS.items() for src, dst in pairs)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from protocol.tools import CreatePlanArgs
-from server import planning
+from server.plans import rules as planning
 
 
 def plan(*subtasks: tuple[str, list[str]], agent: str = "code") -> CreatePlanArgs:

@@ -17,8 +17,8 @@ from protocol.methods import ListSessionsParams, SendMessageParams
 from protocol.notifications import Notification
 from protocol.settings import InitializationOptions
 from server.app import App
-from server.door import Unit
 from server.settings import base_settings
+from server.turn.unit import Unit
 from storage.records import LeaseRow
 
 

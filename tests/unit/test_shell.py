@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.approval import AllowRule, DenyRule, command_prefix
-from server.shell import Argv, Chain, Invocation, SimpleCommand, Unsafe, parse
+from server.agents.approval import AllowRule, DenyRule, command_prefix
+from server.agents.shell import Argv, Chain, Invocation, SimpleCommand, Unsafe, parse
 from tests.unit.spellings import RM_RF_SPELLINGS
 
 

@@ -1,7 +1,7 @@
 """The orchestrator's state machine: an explicit table of legal transitions.
 
-Every change of a session's state goes through `Door.transition` (in `server/turns.py`
-it is the only writer of `sessions.state`): it checks the table, persists the change
+Every change of a session's state goes through `transition` (in `server/turn/unit.py`,
+the only writer of `sessions.state`): it checks the table, persists the change
 with a row in `transitions`, logs `from → to (event)`, and queues the notification
 that is sent once the transaction commits.
 """

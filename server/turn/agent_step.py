@@ -32,16 +32,17 @@ from protocol.tools import (
     SwitchModeArgs,
     ToolArgs,
 )
-from server import approval, planning
-from server.agents import AGENTS, AgentSpec
-from server.context import agent_view
-from server.door import Unit, switch_agent, transition
-from server.fsm import Event
-from server.kit import Kit
+from server.agents import approval
+from server.agents.specs import AGENTS, AgentSpec
+from server.agents.tools import ToolArgumentsError, parse_arguments
 from server.models.base import ModelReply, ModelRequest, ReplyToolCall
-from server.outcomes import complete_task, fail, plan_changed, turn_result
-from server.queries import tool_call_notification
-from server.tools import ToolArgumentsError, parse_arguments
+from server.plans import rules as planning
+from server.turn.deps import Kit
+from server.turn.endings import complete_task, fail, plan_changed, turn_result
+from server.turn.fsm import Event
+from server.turn.prompt_view import agent_view
+from server.turn.unit import Unit, switch_agent, transition
+from server.views import tool_call_notification
 from storage.records import ApprovalRow, ModelToolCall, PlanRow, SessionRow, SubtaskRow, ToolCallRow, now
 
 ARCHITECT_NUDGES = 2

@@ -5,9 +5,9 @@ from __future__ import annotations
 from protocol.enums import DecidedBy, Decision, MessageRole, ToolCallStatus, ToolResultStatus
 from protocol.errors import ToolCallAlreadyAnswered
 from protocol.methods import ToolResultParams
-from server.approval import remember_rules
-from server.door import Unit
-from server.tools import BY_NAME
+from server.agents.approval import remember_rules
+from server.agents.tools import BY_NAME
+from server.turn.unit import Unit
 from storage.records import ApprovalRow, ToolCallRow, now
 
 

@@ -16,13 +16,13 @@ import logging
 from protocol.enums import SessionState, TurnStatus
 from protocol.errors import ErrorCode, ModelError
 from protocol.methods import TurnResult
-from server.calls import TurnCancelled
-from server.execution import plan_step
-from server.kit import Kit
-from server.orchestrator import assign_architect, classify_step
-from server.outcomes import cancel as cancel_turn
-from server.outcomes import fail
-from server.steps import Where, agent_step
+from server.models.caller import TurnCancelled
+from server.plans.execution import plan_step
+from server.turn.agent_step import Where, agent_step
+from server.turn.deps import Kit
+from server.turn.endings import cancel as cancel_turn
+from server.turn.endings import fail
+from server.turn.orchestrator import assign_architect, classify_step
 from storage.records import SessionRow
 
 log = logging.getLogger(__name__)

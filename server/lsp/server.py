@@ -26,11 +26,11 @@ from protocol.errors import AgentError, InvalidParams, ServerNotInitialized
 from protocol.notifications import Notification
 from protocol.settings import ConfigurationSettings, InitializationOptions
 from server import __version__
-from server.agents import AGENTS
+from server.agents.specs import AGENTS
+from server.agents.tools import REGISTRY
 from server.app import App
-from server.jsonrpc import MsgId, raw_converter
+from server.lsp.jsonrpc import MsgId, raw_converter
 from server.settings import Settings
-from server.tools import REGISTRY
 
 log = logging.getLogger(__name__)
 

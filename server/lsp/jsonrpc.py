@@ -2,7 +2,7 @@
 
 - `raw_converter`: pygls's default converter turns custom-method params into lossy
   namedtuples and drops requests that have no `params`; this one keeps raw dicts.
-- `server.framing.FrameReader` reads the frames (bounded headers and bodies).
+- `server.lsp.framing.FrameReader` reads the frames (bounded headers and bodies).
 - `dispatch`: pygls's own loop logs and drops a body that is not JSON; this answers
   -32700 (parse error) and -32600 (invalid request) as JSON-RPC says, and refuses
   what pygls would choke on (ids that are not strings or integers, deep nesting).
@@ -31,7 +31,7 @@ from pygls.exceptions import (
 from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCNotification, JsonRPCProtocol, JsonRPCRequestMessage, JsonRPCResponseMessage
 
-from server.framing import FrameLimits, FrameReader
+from server.lsp.framing import FrameLimits, FrameReader
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.calls import ModelCaller
-from server.door import Unit, commit
-from server.notify import Notifier
+from server.models.caller import ModelCaller
 from server.settings import Settings
+from server.turn.notify import Notifier
+from server.turn.unit import Unit, commit
 from storage.db import Database
 from storage.records import MessageRow, PlanRow
 
@@ -37,7 +37,7 @@ class Kit:
 
     @asynccontextmanager
     async def commit(self, session_id: str) -> AsyncGenerator[Unit, None]:
-        """One unit of work on a session this process holds (see `server.door`)."""
+        """One unit of work on a session this process holds (see `server.turn.unit`)."""
         async with commit(self.db, self.notifier, session_id, self.holder) as unit:
             yield unit
 

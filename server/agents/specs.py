@@ -14,7 +14,7 @@ from importlib import resources
 from protocol.capabilities import AgentInfo
 from protocol.enums import AgentName
 from protocol.enums import ToolCategory as G
-from server.tools import ToolSpec, check_registry, tools_in
+from server.agents.tools import ToolSpec, check_registry, tools_in
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ AGENTS: dict[AgentName, AgentSpec] = {
 
 @cache
 def _prompt(name: AgentName) -> str:
-    return resources.files("server.prompts").joinpath(f"{name.value}.md").read_text(encoding="utf-8").strip()
+    return resources.files("server.agents.prompts").joinpath(f"{name.value}.md").read_text(encoding="utf-8").strip()
 
 
 def validate() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.enums import MessageRole
-from server.agents import AgentSpec
+from server.agents.specs import AgentSpec
 from storage.records import MessageRow, PlanRow, SubtaskRow
 
 MISSING_RESULT = "No result was recorded for this tool call (it was interrupted)."

@@ -7,14 +7,14 @@ In order, first match wins:
 2. `execute_command`: a NUL byte in the command line is refused (no shell runs it as
    written); so is a line that visibly runs something a `deniedCommands` rule matches,
    even when the line is otherwise unsafe (`(rm -rf x)`, `bash -c '…'`, `sudo rm -fr /`).
-   What a line visibly runs is `server.shell.parse(…).invocations`.
+   What a line visibly runs is `server.agents.shell.parse(…).invocations`.
 3. A `path`/`cwd` argument, or an argument of a parsed command, that resolves outside
    the workspace asks, or is refused with `outsideWorkspace: "deny"`. Every argument
    that is not an option is resolved (after `~` expansion, against `cwd`, through
    symlinks), and so is the value of `--opt=value`, a `<` input file, and `~` for a bare
    `cd`; a glob also names the files it matches, and `..` when a component can match it
    (`.*`).
-4. A command line that is not a chain of plain simple commands (`server.shell.Unsafe`,
+4. A command line that is not a chain of plain simple commands (`server.agents.shell.Unsafe`,
    or a wrapper such as `sudo`/`nohup`) asks, unless command tools are auto-approved;
    a chain is auto-approved when an allow rule or a prefix remembered for the session
    vouches for every one of its simple commands.
@@ -60,9 +60,9 @@ from pathlib import Path
 
 from protocol.enums import DecidedBy, Decision, OutsideWorkspace, ToolCategory
 from protocol.tools import ExecuteCommandArgs, ToolArgs
-from server import shell
+from server.agents import shell
+from server.agents.tools import ToolSpec
 from server.settings import ApprovalSettings
-from server.tools import ToolSpec
 
 _SYNONYMS: dict[str, dict[str, str]] = {
     "rm": {"R": "r", "recursive": "r", "force": "f", "dir": "d"},

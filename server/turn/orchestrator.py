@@ -19,12 +19,12 @@ from pydantic import ValidationError
 
 from protocol.capabilities import ClassifierAnswer
 from protocol.enums import AgentName, ClassifiedAgent, Mode, SessionState, StatusEvent
-from server.agents import AGENTS
-from server.context import classifier_view
-from server.door import Unit, switch_agent, transition
-from server.fsm import Event
-from server.kit import Kit
+from server.agents.specs import AGENTS
 from server.models.base import ModelRequest
+from server.turn.deps import Kit
+from server.turn.fsm import Event
+from server.turn.prompt_view import classifier_view
+from server.turn.unit import Unit, switch_agent, transition
 from storage.records import SessionRow
 
 log = logging.getLogger(__name__)

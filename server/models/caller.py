@@ -17,8 +17,8 @@ from protocol.enums import AgentName, StatusEvent
 from protocol.errors import ModelError
 from protocol.notifications import STATUS, STREAM, StatusNotification, StreamNotification
 from server.models.base import Model, ModelReply, ModelRequest, PermanentModelError, TransientModelError
-from server.notify import Notifier
 from server.settings import Settings
+from server.turn.notify import Notifier
 from storage.records import SessionRow
 
 log = logging.getLogger(__name__)

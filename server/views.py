@@ -17,8 +17,8 @@ from protocol.methods import (
     UsageInfo,
 )
 from protocol.notifications import ToolCallNotification
-from server import planning
-from server.fsm import WORKING
+from server.plans import rules as planning
+from server.turn.fsm import WORKING
 from storage.db import Database
 from storage.records import MessageRow, SessionRow, ToolCallRow
 

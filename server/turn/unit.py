@@ -23,8 +23,8 @@ from protocol.errors import SessionBusy
 from protocol.methods import TurnResult
 from protocol.notifications import STATUS, Notification, StatusNotification
 from server.faults import FAULTS
-from server.fsm import Event, check
-from server.notify import Notifier
+from server.turn.fsm import Event, check
+from server.turn.notify import Notifier
 from storage.db import Database
 from storage.records import ModelToolCall, SessionRow, TransitionRow, now
 from storage.repos import Repos

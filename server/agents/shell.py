@@ -44,7 +44,7 @@ every later word that is not an option as a place where the wrapped command may 
 (`Invocation.starts`). This over-approximates on purpose: it may find a command that
 would not run, never miss one it can see.
 
-Deny and allow rules are matched against these in `server.approval`.
+Deny and allow rules are matched against these in `server.agents.approval`.
 """
 
 from __future__ import annotations

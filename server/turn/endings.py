@@ -14,11 +14,11 @@ from protocol.enums import (
 from protocol.errors import ErrorCode
 from protocol.methods import ErrorInfo, TurnResult
 from protocol.notifications import PLAN_UPDATE, PlanUpdateNotification
-from server import planning
-from server.door import Unit, transition
-from server.fsm import Event
-from server.kit import Kit
-from server.results import call_scope
+from server.plans import rules as planning
+from server.turn.deps import Kit
+from server.turn.fsm import Event
+from server.turn.tool_results import call_scope
+from server.turn.unit import Unit, transition
 from storage.records import PlanRow
 
 CANCELLED_RESULT = "Cancelled by the user before a result arrived (the editor may not have run this call)."

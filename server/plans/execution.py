@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 
 from protocol.enums import MessageRole, PlanStatus, SessionState, StatusEvent, SubtaskStatus, TurnStatus
 from protocol.methods import TurnResult
-from server import planning
-from server.context import subtask_brief
-from server.door import Unit, switch_agent, transition
-from server.fsm import Event
-from server.kit import Kit
-from server.outcomes import fail, plan_changed, set_plan_status, turn_result
-from server.steps import Where, agent_step
+from server.plans import rules as planning
+from server.turn.agent_step import Where, agent_step
+from server.turn.deps import Kit
+from server.turn.endings import fail, plan_changed, set_plan_status, turn_result
+from server.turn.fsm import Event
+from server.turn.prompt_view import subtask_brief
+from server.turn.unit import Unit, switch_agent, transition
 from storage.records import PlanRow, SessionRow
 
 SubtaskAction = Callable[[Unit, PlanRow, str], Awaitable[None]]

@@ -1,0 +1,1 @@
+"""The language-server face: pygls wiring and handlers, JSON-RPC dispatch, LSP framing."""

@@ -1,0 +1,1 @@
+"""Plans: the rules (validation, what runs next, snapshots) and their execution."""
