@@ -58,6 +58,7 @@ from server.faults import FAULTS
 from server.leases import Leases
 from server.plans import execution
 from server.plans import rules as planning
+from server.turn import fsm
 from server.turn import tool_results as results
 from server.turn.deps import Kit
 from server.turn.endings import active_plan, set_plan_status, turn_result
@@ -65,7 +66,7 @@ from server.turn.endings import cancel as cancel_turn
 from server.turn.fsm import WORKING, Event
 from server.turn.loop import Engine, resting_result
 from server.turn.orchestrator import route
-from server.turn.unit import Unit, transition
+from server.turn.unit import Unit, fire
 from storage.records import PlanRow, SessionRow
 
 log = logging.getLogger(__name__)
@@ -163,14 +164,6 @@ class Runtime:
         finally:
             gate.turn = None
 
-    async def _running_state(self, unit: Unit) -> SessionState:
-        plan = await active_plan(unit)
-        if plan is not None and plan.status is PlanStatus.IN_PROGRESS:
-            return SessionState.EXECUTING_PLAN
-        if unit.session.current_agent is AgentName.ARCHITECT:
-            return SessionState.ARCHITECT_PLANNING
-        return SessionState.AGENT_RUNNING
-
     async def _scope(self, unit: Unit) -> tuple[str, str, int] | None:
         plan = await active_plan(unit)
         subtask = planning.current(plan) if plan else None
@@ -220,7 +213,7 @@ class Runtime:
         elif s.state is SessionState.AWAITING_USER_INPUT:
             await unit.say(MessageRole.USER, p.text, kind="answer", scope=await self._scope(unit))
             await unit.update(nudges=0)
-            await transition(unit, await self._running_state(unit), Event.USER_ANSWERED)
+            await fire(unit, Event.USER_ANSWERED)
         elif s.state is SessionState.AWAITING_TOOL_RESULTS:
             pending = [c.call_id for c in await unit.tx.tool_calls.pending(s.id)]
             raise InvalidState(
@@ -265,7 +258,7 @@ class Runtime:
                     )
                 else:
                     waiting = None
-                    await transition(unit, await self._running_state(unit), Event.TOOL_RESULTS_RECEIVED)
+                    await fire(unit, Event.TOOL_RESULTS_RECEIVED)
             FAULTS.reached("tool_result")
             if waiting is not None:
                 return waiting
@@ -387,12 +380,7 @@ class Runtime:
                 await asyncio.shield(turn.task)
             return CancelResult(cancelled=True)
         async with self._claim(p.session_id, wait=True) as (_, s):
-            cancellable = WORKING | {
-                SessionState.AWAITING_TOOL_RESULTS,
-                SessionState.AWAITING_USER_INPUT,
-                SessionState.AWAITING_PLAN_APPROVAL,
-            }
-            if s.state not in cancellable:
+            if not fsm.allowed(s.state, Event.CANCELLED):
                 return CancelResult(cancelled=False)
             async with self.kit.commit(s.id) as unit:
                 await cancel_turn(self.kit, unit)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from protocol.enums import MessageRole, PlanStatus, SessionState, StatusEvent, SubtaskStatus, TurnStatus
+from protocol.enums import MessageRole, PlanStatus, StatusEvent, SubtaskStatus, TurnStatus
 from protocol.methods import TurnResult
 from server.plans import rules as planning
 from server.turn.agent_step import Where, agent_step
@@ -19,7 +19,7 @@ from server.turn.deps import Kit
 from server.turn.endings import fail, plan_changed, set_plan_status, turn_result
 from server.turn.fsm import Event
 from server.turn.prompt_view import subtask_brief
-from server.turn.unit import Unit, switch_agent, transition
+from server.turn.unit import Unit, fire, switch_agent
 from storage.records import PlanRow, SessionRow
 
 SubtaskAction = Callable[[Unit, PlanRow, str], Awaitable[None]]
@@ -72,7 +72,7 @@ async def _complete_plan(kit: Kit, unit: Unit, plan: PlanRow) -> TurnResult:
     unit.status(StatusEvent.PLAN_COMPLETED, f"plan completed: {plan.goal}", {"planId": plan.id})
     unit.later(kit.progress.end(s.id, "plan completed"))
     result = turn_result(unit, TurnStatus.COMPLETED, text, plan_id=plan.id)
-    await transition(unit, SessionState.IDLE, Event.PLAN_COMPLETED, result=result)
+    await fire(unit, Event.PLAN_COMPLETED, result=result)
     return result
 
 
@@ -80,7 +80,7 @@ async def approve(unit: Unit, plan: PlanRow) -> None:
     await set_plan_status(unit, plan.id, PlanStatus.IN_PROGRESS)
     await unit.update(turn_steps=0, nudges=0)
     unit.status(StatusEvent.PLAN_APPROVED, f"plan v{plan.version} approved", {"planId": plan.id})
-    await transition(unit, SessionState.EXECUTING_PLAN, Event.PLAN_APPROVED)
+    await fire(unit, Event.PLAN_APPROVED)
 
 
 async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
@@ -90,7 +90,7 @@ async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
     await unit.update(active_plan_id=None)
     unit.status(StatusEvent.PLAN_REJECTED, text, {"planId": plan.id})
     result = turn_result(unit, TurnStatus.COMPLETED, text, plan_id=plan.id)
-    await transition(unit, SessionState.IDLE, Event.PLAN_REJECTED, result=result)
+    await fire(unit, Event.PLAN_REJECTED, result=result)
     return result
 
 
@@ -99,14 +99,14 @@ async def revise(unit: Unit, plan: PlanRow, feedback: str) -> None:
     await set_plan_status(unit, plan.id, PlanStatus.REJECTED)
     await unit.say(MessageRole.USER, f"Revise the plan (version {plan.version}): {feedback}", kind="revision")
     await unit.update(active_plan_id=None, turn_steps=0, nudges=0)
-    await transition(unit, SessionState.ARCHITECT_PLANNING, Event.REVISION_REQUESTED)
+    await fire(unit, Event.REVISION_REQUESTED)
 
 
 async def resume_plan(unit: Unit, plan: PlanRow, why: str) -> None:
     await set_plan_status(unit, plan.id, PlanStatus.IN_PROGRESS)
     await unit.update(turn_steps=0, nudges=0)
     unit.status(StatusEvent.PLAN_RESUMED, why, {"planId": plan.id})
-    await transition(unit, SessionState.EXECUTING_PLAN, Event.PLAN_RESUMED)
+    await fire(unit, Event.PLAN_RESUMED)
 
 
 async def retry_subtask(unit: Unit, plan: PlanRow, subtask_id: str) -> None:

@@ -16,7 +16,6 @@ from protocol.enums import (
     AgentName,
     ExecutedBy,
     MessageRole,
-    SessionState,
     StatusEvent,
     SubtaskStatus,
     ToolCallStatus,
@@ -41,7 +40,7 @@ from server.turn.deps import Kit
 from server.turn.endings import complete_task, fail, plan_changed, turn_result
 from server.turn.fsm import Event
 from server.turn.prompt_view import agent_view
-from server.turn.unit import Unit, switch_agent, transition
+from server.turn.unit import Unit, fire, switch_agent
 from server.views import tool_call_notification
 from storage.records import ApprovalRow, ModelToolCall, PlanRow, SessionRow, SubtaskRow, ToolCallRow, now
 
@@ -166,7 +165,7 @@ class _Step:
                 pending_tool_calls=[n.call_id for n in pending],
                 plan_id=self.where.plan.id if self.where.plan else None,
             )
-            await transition(self.unit, SessionState.AWAITING_TOOL_RESULTS, Event.TOOL_CALLS_SENT, result=result)
+            await fire(self.unit, Event.TOOL_CALLS_SENT, result=result)
             for n in pending:
                 self.unit.emit(TOOL_CALL, n)
             return result
@@ -268,7 +267,7 @@ class _Step:
         result = turn_result(
             self.unit, TurnStatus.AWAITING_USER_INPUT, question, plan_id=self.where.plan.id if self.where.plan else None
         )
-        await transition(self.unit, SessionState.AWAITING_USER_INPUT, Event.QUESTION_ASKED, result=result)
+        await fire(self.unit, Event.QUESTION_ASKED, result=result)
         return result
 
     async def _switch_mode(self, call_id: str, args: SwitchModeArgs) -> None:
@@ -284,8 +283,7 @@ class _Step:
             return None
         await self._result(call_id, f"Switched to the {target} agent.")
         await switch_agent(self.unit, target, args.reason)
-        dst = SessionState.ARCHITECT_PLANNING if target is AgentName.ARCHITECT else SessionState.AGENT_RUNNING
-        await transition(self.unit, dst, Event.MODE_SWITCHED)
+        await fire(self.unit, Event.MODE_SWITCHED)
         return None
 
     async def _create_plan(self, call_id: str, args: CreatePlanArgs) -> TurnResult | None:
@@ -311,7 +309,7 @@ class _Step:
         result = turn_result(
             self.unit, TurnStatus.AWAITING_PLAN_APPROVAL, f"Plan v{version}: {plan.goal}", plan_id=plan.id
         )
-        await transition(self.unit, SessionState.AWAITING_PLAN_APPROVAL, Event.PLAN_CREATED, result=result)
+        await fire(self.unit, Event.PLAN_CREATED, result=result)
         return result
 
     async def _revision_feedback(self) -> str | None:

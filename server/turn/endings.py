@@ -18,7 +18,7 @@ from server.plans import rules as planning
 from server.turn.deps import Kit
 from server.turn.fsm import Event
 from server.turn.tool_results import call_scope
-from server.turn.unit import Unit, transition
+from server.turn.unit import Unit, fire
 from storage.records import PlanRow
 
 CANCELLED_RESULT = "Cancelled by the user before a result arrived (the editor may not have run this call)."
@@ -62,7 +62,7 @@ async def active_plan(unit: Unit) -> PlanRow | None:
 
 async def complete_task(unit: Unit, text: str) -> TurnResult:
     result = turn_result(unit, TurnStatus.COMPLETED, text)
-    await transition(unit, SessionState.IDLE, Event.TASK_COMPLETED, result=result)
+    await fire(unit, Event.TASK_COMPLETED, result=result)
     return result
 
 
@@ -82,10 +82,10 @@ async def fail(kit: Kit, unit: Unit, reason: str, code: int = ErrorCode.MODEL_ER
         result = turn_result(
             unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason), plan_id=plan.id
         )
-        await transition(unit, SessionState.PLAN_PAUSED, Event.PLAN_HALTED, result=result)
+        await fire(unit, Event.PLAN_HALTED, result=result)
         return result
     result = turn_result(unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason))
-    await transition(unit, SessionState.IDLE, Event.TURN_FAILED, result=result)
+    await fire(unit, Event.TURN_FAILED, result=result)
     return result
 
 
@@ -107,11 +107,11 @@ async def cancel(kit: Kit, unit: Unit) -> TurnResult:
         unit.status(StatusEvent.PLAN_PAUSED, "plan paused: the turn was cancelled", {"planId": plan.id})
         unit.later(kit.progress.end(unit.session.id, "plan paused"))
         result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled; agent/resume continues the plan.", plan_id=plan.id)
-        await transition(unit, SessionState.PLAN_PAUSED, Event.CANCELLED, result=result)
+        await fire(unit, Event.CANCELLED, result=result)
         return result
     if state is SessionState.AWAITING_PLAN_APPROVAL and unit.session.active_plan_id:
         await set_plan_status(unit, unit.session.active_plan_id, PlanStatus.CANCELLED)
         await unit.update(active_plan_id=None)
     result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled.")
-    await transition(unit, SessionState.IDLE, Event.CANCELLED, result=result)
+    await fire(unit, Event.CANCELLED, result=result)
     return result

@@ -1,15 +1,20 @@
-"""The orchestrator's state machine: an explicit table of legal transitions.
+"""The orchestrator's state machine: an explicit table of legal transitions, and the
+one rule for what comes next.
 
-Every change of a session's state goes through `transition` (in `server/turn/unit.py`,
-the only writer of `sessions.state`): it checks the table, persists the change
-with a row in `transitions`, logs `from → to (event)`, and queues the notification
-that is sent once the transaction commits.
+`destination(state, event, facts)` is the only place a destination state is computed;
+`allowed(state, event)` answers whether an event may happen now. Every change of a
+session's state goes through `fire` (in `server/turn/unit.py`, the only writer of
+`sessions.state`): it computes the destination here, persists the change with a row
+in `transitions`, logs `from → to (event)`, and queues the notification that is sent
+once the transaction commits.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
+from protocol.enums import AgentName
 from protocol.enums import SessionState as S
 
 
@@ -98,3 +103,65 @@ def reachable(start: S = S.IDLE) -> set[S]:
                     seen.add(b)
                     frontier.append(b)
     return seen
+
+
+def allowed(state: S, event: Event) -> bool:
+    """Whether `event` may happen in `state` (some destination is legal)."""
+    return any(src == state for src, _ in TRANSITIONS[event])
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What, besides the state and the event, decides where a session goes next."""
+
+    agent: AgentName
+    """The session's current agent (after any switch the event follows)."""
+    in_plan: bool = False
+    """A plan is executing (or was, until this event paused it)."""
+    resume: S | None = None
+    """The running state a pause (tool results, a question) returns to, stored when it began."""
+
+
+_FIXED: dict[Event, S] = {
+    Event.TASK_RECEIVED: S.CLASSIFYING,
+    Event.CLASSIFIED_ATOMIC: S.AGENT_RUNNING,
+    Event.CLASSIFIED_COMPLEX: S.PLAN_REQUIRED,
+    Event.ARCHITECT_ASSIGNED: S.ARCHITECT_PLANNING,
+    Event.TOOL_CALLS_SENT: S.AWAITING_TOOL_RESULTS,
+    Event.QUESTION_ASKED: S.AWAITING_USER_INPUT,
+    Event.PLAN_CREATED: S.AWAITING_PLAN_APPROVAL,
+    Event.PLAN_APPROVED: S.EXECUTING_PLAN,
+    Event.PLAN_REJECTED: S.IDLE,
+    Event.REVISION_REQUESTED: S.ARCHITECT_PLANNING,
+    Event.TASK_COMPLETED: S.IDLE,
+    Event.PLAN_COMPLETED: S.IDLE,
+    Event.TURN_FAILED: S.IDLE,
+    Event.PLAN_HALTED: S.PLAN_PAUSED,
+    Event.PLAN_RESUMED: S.EXECUTING_PLAN,
+}
+
+PAUSES = frozenset({Event.TOOL_CALLS_SENT, Event.QUESTION_ASKED})
+"""Events that leave a running state for a pause; the state they leave is stored."""
+RETURNS = frozenset({Event.TOOL_RESULTS_RECEIVED, Event.USER_ANSWERED})
+"""Events that end a pause: back to the state stored when it began."""
+PLAN_FACT = RETURNS | {Event.CANCELLED}
+"""Events whose destination depends on whether a plan is executing."""
+
+
+def agent_state(agent: AgentName) -> S:
+    """The running state of an agent outside a plan."""
+    return S.ARCHITECT_PLANNING if agent is AgentName.ARCHITECT else S.AGENT_RUNNING
+
+
+def destination(state: S, event: Event, facts: Facts) -> S:
+    """Where `event` takes a session in `state`; raises `IllegalTransition` if nowhere."""
+    if event in _FIXED:
+        dst = _FIXED[event]
+    elif event in (Event.TASK_ROUTED, Event.MODE_SWITCHED):
+        dst = agent_state(facts.agent)
+    elif event in RETURNS:
+        dst = facts.resume or (S.EXECUTING_PLAN if facts.in_plan else agent_state(facts.agent))
+    else:  # CANCELLED: a plan pauses, anything else ends
+        dst = S.PLAN_PAUSED if facts.in_plan and state is not S.PLAN_PAUSED else S.IDLE
+    check(state, dst, event)
+    return dst

@@ -18,13 +18,13 @@ import re
 from pydantic import ValidationError
 
 from protocol.capabilities import ClassifierAnswer
-from protocol.enums import AgentName, ClassifiedAgent, Mode, SessionState, StatusEvent
+from protocol.enums import AgentName, ClassifiedAgent, Mode, StatusEvent
 from server.agents.specs import AGENTS
 from server.models.base import ModelRequest
 from server.turn.deps import Kit
 from server.turn.fsm import Event
 from server.turn.prompt_view import classifier_view
-from server.turn.unit import Unit, switch_agent, transition
+from server.turn.unit import Unit, fire, switch_agent
 from storage.records import SessionRow
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,11 @@ async def route(unit: Unit, mode: Mode) -> None:
     """Start the task just written to the session: to the classifier, or straight to
     the agent an explicit mode names (no model call)."""
     if mode is Mode.AUTO:
-        await transition(unit, SessionState.CLASSIFYING, Event.TASK_RECEIVED)
+        await fire(unit, Event.TASK_RECEIVED)
         return
     agent = AgentName(mode.value)
     await switch_agent(unit, agent, f"the user chose the {agent} mode")
-    dst = SessionState.ARCHITECT_PLANNING if agent is AgentName.ARCHITECT else SessionState.AGENT_RUNNING
-    await transition(unit, dst, Event.TASK_ROUTED)
+    await fire(unit, Event.TASK_ROUTED)
 
 
 async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
@@ -118,14 +117,14 @@ async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
             data = {**answer.model_dump(mode="json"), "cached": cached is not None}
         unit.status(StatusEvent.CLASSIFIED, f"{agent}: {reason}", data)
         if agent is AgentName.ARCHITECT:
-            await transition(unit, SessionState.PLAN_REQUIRED, Event.CLASSIFIED_COMPLEX)
+            await fire(unit, Event.CLASSIFIED_COMPLEX)
             return None
         await switch_agent(unit, agent, reason)
-        await transition(unit, SessionState.AGENT_RUNNING, Event.CLASSIFIED_ATOMIC)
+        await fire(unit, Event.CLASSIFIED_ATOMIC)
         return None
 
 
 async def assign_architect(kit: Kit, s: SessionRow) -> None:
     async with kit.commit(s.id) as unit:
         await switch_agent(unit, AgentName.ARCHITECT, "the task needs a plan")
-        await transition(unit, SessionState.ARCHITECT_PLANNING, Event.ARCHITECT_ASSIGNED)
+        await fire(unit, Event.ARCHITECT_ASSIGNED)

@@ -4,8 +4,8 @@
 queues in the outbox is sent only after the transaction commits (persist, then emit).
 Inside the transaction the session's lease is checked first (a fencing token): a
 process that lost the session to another one — paused past its lease, say — can never
-commit its stale copy of a step. `transition` is the
-only function that changes `sessions.state`, and `switch_agent` the only one that
+commit its stale copy of a step. `fire` is the only function that changes
+`sessions.state` (the FSM computes where to), and `switch_agent` the only one that
 changes `sessions.current_agent`.
 """
 
@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from protocol.base import WireModel
-from protocol.enums import AgentName, MessageRole, SessionState, StatusEvent
+from protocol.enums import AgentName, MessageRole, PlanStatus, SessionState, StatusEvent
 from protocol.errors import SessionBusy
 from protocol.methods import TurnResult
 from protocol.notifications import STATUS, Notification, StatusNotification
 from server.faults import FAULTS
-from server.turn.fsm import Event, check
+from server.turn import fsm
+from server.turn.fsm import Event
 from server.turn.notify import Notifier
 from storage.db import Database
 from storage.records import ModelToolCall, SessionRow, TransitionRow, now
@@ -95,7 +96,7 @@ class Unit:
     async def update(self, **fields: Any) -> None:
         """Change session fields other than state and agent (those have their doors)."""
         if "state" in fields or "current_agent" in fields:
-            raise ValueError("state and current_agent change only through transition() and switch_agent()")
+            raise ValueError("state and current_agent change only through fire() and switch_agent()")
         await self._set(**fields)
 
     async def _set(self, **fields: Any) -> None:
@@ -132,13 +133,18 @@ async def fence(tx: Repos, session_id: str, holder: str) -> None:
         )
 
 
-async def transition(unit: Unit, dst: SessionState, event: Event, *, result: TurnResult | None = None) -> None:
-    """Move the session to `dst`: checked against the table, persisted, logged, announced.
+async def fire(unit: Unit, event: Event, *, result: TurnResult | None = None) -> SessionState:
+    """The session takes `event`: the FSM gives the destination (from the state, the
+    event and the session's facts), which is persisted, logged and announced.
 
     A `result` is stored as the turn's last result (what `agent/resume` answers when
     the session is at rest)."""
     src = unit.session.state
-    check(src, dst, event)
+    in_plan = False
+    if event in fsm.PLAN_FACT and unit.session.active_plan_id:
+        plan = await unit.tx.plans.get(unit.session.active_plan_id)
+        in_plan = plan is not None and plan.status in (PlanStatus.IN_PROGRESS, PlanStatus.PAUSED)
+    dst = fsm.destination(src, event, fsm.Facts(agent=unit.session.current_agent, in_plan=in_plan))
     fields: dict[str, Any] = {"state": dst}
     if result is not None:
         fields["last_result"] = result.model_dump_json(by_alias=True, exclude_none=True)
@@ -146,6 +152,7 @@ async def transition(unit: Unit, dst: SessionState, event: Event, *, result: Tur
     await unit.tx.transitions.add(TransitionRow(unit.session.id, unit.session.turn_id, src, dst, event, now()))
     log.info("session %s: %s → %s (%s)", unit.session.id, src, dst, event)
     unit.status(StatusEvent.STATE_CHANGED, f"{src} → {dst} ({event})", {"from": src, "to": dst, "event": event})
+    return dst
 
 
 async def switch_agent(unit: Unit, to: AgentName, reason: str) -> None:
