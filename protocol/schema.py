@@ -9,31 +9,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from protocol import tools
 from protocol.capabilities import PROTOCOL_VERSION, AgentCapability, ClassifierAnswer
 from protocol.errors import ErrorCode
 from protocol.methods import METHODS
 from protocol.notifications import NOTIFICATIONS
 from protocol.plans import Plan
 from protocol.settings import ConfigurationSettings, InitializationOptions
+from protocol.tools import TOOL_ARGS
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
-
-TOOL_ARGS: dict[str, type[tools.ToolArgs]] = {
-    "read_file": tools.ReadFileArgs,
-    "list_files": tools.ListFilesArgs,
-    "search_in_code": tools.SearchInCodeArgs,
-    "write_file": tools.WriteFileArgs,
-    "edit_file": tools.EditFileArgs,
-    "create_directory": tools.CreateDirectoryArgs,
-    "execute_command": tools.ExecuteCommandArgs,
-    "create_plan": tools.CreatePlanArgs,
-    "attempt_completion": tools.AttemptCompletionArgs,
-    "ask_followup_question": tools.AskFollowupQuestionArgs,
-    "switch_mode": tools.SwitchModeArgs,
-}
-"""Every tool's argument model by tool name. The server's registry adds category,
-executor and description; it may not name a tool missing here."""
 
 
 class _WireSchema(GenerateJsonSchema):

@@ -1,4 +1,4 @@
-"""Argument schemas of every tool.
+"""Argument schemas of every tool, and `TOOL_ARGS`: the one list of tool names.
 
 These models are the single source of the JSON Schemas the model sees, the
 `initialize` result lists and the arguments are validated against. Tool arguments
@@ -92,3 +92,23 @@ class AskFollowupQuestionArgs(ToolArgs):
 class SwitchModeArgs(ToolArgs):
     mode: Literal["code", "architect", "debug", "explain"] = Field(description="The agent to hand the conversation to.")
     reason: str = Field(min_length=1, description="Why the other agent fits better.")
+
+
+# --- every tool, by name -------------------------------------------------------------
+
+TOOL_ARGS: dict[str, type[ToolArgs]] = {
+    "read_file": ReadFileArgs,
+    "list_files": ListFilesArgs,
+    "search_in_code": SearchInCodeArgs,
+    "write_file": WriteFileArgs,
+    "edit_file": EditFileArgs,
+    "create_directory": CreateDirectoryArgs,
+    "execute_command": ExecuteCommandArgs,
+    "create_plan": CreatePlanArgs,
+    "attempt_completion": AttemptCompletionArgs,
+    "ask_followup_question": AskFollowupQuestionArgs,
+    "switch_mode": SwitchModeArgs,
+}
+"""Every tool's argument model by tool name. The server's registry
+(`server/agents/tools.py`) adds category, executor and description; it may not name a
+tool missing here."""

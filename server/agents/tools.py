@@ -18,8 +18,7 @@ from pydantic import ValidationError
 
 from protocol.capabilities import ToolInfo
 from protocol.enums import ExecutedBy, ToolCategory
-from protocol.schema import TOOL_ARGS
-from protocol.tools import ToolArgs
+from protocol.tools import TOOL_ARGS, ToolArgs
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,48 @@
+"""Repositories: every SQL statement of the product lives in this package, one module
+per aggregate.
+
+A `Repos` is bound to one connection: `Database.read` to the reader (committed data
+only), the value of `Database.transaction()` to the writer inside a transaction.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from storage.repos.approvals import ApprovalRepo
+from storage.repos.classifications import ClassificationRepo
+from storage.repos.leases import LeaseRepo
+from storage.repos.messages import MessageRepo
+from storage.repos.plans import PlanRepo
+from storage.repos.sessions import SessionRepo
+from storage.repos.tool_calls import ToolCallRepo
+from storage.repos.transitions import TransitionRepo
+from storage.repos.usage import UsageRepo
+
+__all__ = [
+    "ApprovalRepo",
+    "ClassificationRepo",
+    "LeaseRepo",
+    "MessageRepo",
+    "PlanRepo",
+    "Repos",
+    "SessionRepo",
+    "ToolCallRepo",
+    "TransitionRepo",
+    "UsageRepo",
+]
+
+
+class Repos:
+    """All repositories over one connection."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.sessions = SessionRepo(conn)
+        self.messages = MessageRepo(conn)
+        self.tool_calls = ToolCallRepo(conn)
+        self.plans = PlanRepo(conn)
+        self.approvals = ApprovalRepo(conn)
+        self.transitions = TransitionRepo(conn)
+        self.usage = UsageRepo(conn)
+        self.classifications = ClassificationRepo(conn)
+        self.leases = LeaseRepo(conn)
