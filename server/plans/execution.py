@@ -14,15 +14,81 @@ from collections.abc import Awaitable, Callable
 from protocol.enums import MessageRole, PlanStatus, StatusEvent, SubtaskStatus, TurnStatus
 from protocol.methods import TurnResult
 from server.plans import rules as planning
-from server.turn.agent_step import Where, agent_step
-from server.turn.deps import Kit
+from server.turn.agent_step import (
+    Completed,
+    Continues,
+    OutOfSteps,
+    Paused,
+    PlanSubmitted,
+    StepOutcome,
+    TextOnly,
+    agent_step,
+    nudge,
+)
+from server.turn.deps import Kit, Scope
 from server.turn.endings import fail, plan_changed, set_plan_status, turn_result
 from server.turn.fsm import Event
 from server.turn.prompt_view import subtask_brief
 from server.turn.unit import Unit, fire, switch_agent
-from storage.records import PlanRow, SessionRow
+from storage.records import PlanRow, SessionRow, SubtaskRow
 
 SubtaskAction = Callable[[Unit, PlanRow, str], Awaitable[None]]
+
+PLAN_NUDGES = 1
+PLAN_NUDGE = (
+    "[Reminder] You are working on one subtask of a plan. When it is done, call attempt_completion with its "
+    "result (alone); if something is missing, use your tools."
+)
+
+
+class SubtaskConduct:
+    """What a step's outcome means inside a plan: the subtask is done, its agent is
+    nudged once, or the subtask (and with it the plan) fails."""
+
+    switch_refusal = (
+        "Error: switch_mode is not allowed while a plan executes. Finish this subtask with attempt_completion "
+        "(failed: true if you cannot)."
+    )
+
+    def __init__(self, plan: PlanRow, subtask: SubtaskRow) -> None:
+        self.plan = plan
+        self.subtask = subtask
+
+    @property
+    def scope(self) -> Scope:
+        return (self.plan.id, self.subtask.id, self.subtask.attempt)
+
+    async def settle(self, kit: Kit, unit: Unit, outcome: StepOutcome) -> TurnResult | None:
+        match outcome:
+            case Paused(result=result):
+                return result
+            case Continues():
+                return None
+            case Completed(result=text, failed=True) | OutOfSteps(reason=text):
+                return await fail(kit, unit, text)
+            case Completed(result=text):
+                await self._done(unit, text)
+                return None
+            case TextOnly(text=text):
+                if unit.session.nudges < PLAN_NUDGES:
+                    await nudge(unit, unit.session.current_agent, PLAN_NUDGE, self.scope)
+                else:
+                    await self._done(unit, text or "(no result given)")
+                return None
+            case PlanSubmitted(call_id=call_id):
+                text = "Error: create_plan is not available while a plan executes. Finish this subtask instead."
+                await unit.say(MessageRole.TOOL, text, tool_call_id=call_id, scope=self.scope)
+                return None
+
+    async def _done(self, unit: Unit, result: str) -> None:
+        plan, subtask = self.plan, self.subtask
+        await unit.tx.plans.set_subtask(plan.id, subtask.id, SubtaskStatus.DONE, result=result)
+        await plan_changed(unit, plan.id)
+        unit.status(
+            StatusEvent.SUBTASK_COMPLETED,
+            f"subtask {subtask.id} done: {subtask.title}",
+            {"planId": plan.id, "subtaskId": subtask.id, "result": result},
+        )
 
 
 async def plan_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> TurnResult | None:
@@ -32,7 +98,7 @@ async def plan_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> TurnResul
     await kit.progress.start(s.id, plan)
     subtask = planning.current(plan)
     if subtask is not None:
-        return await agent_step(kit, s, Where(plan, subtask), cancel)
+        return await agent_step(kit, s, SubtaskConduct(plan, subtask), cancel)
     async with kit.commit(s.id) as unit:
         upcoming = planning.next_ready(plan)
         if upcoming is not None:

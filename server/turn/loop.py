@@ -18,11 +18,12 @@ from protocol.errors import ErrorCode, ModelError
 from protocol.methods import TurnResult
 from server.models.caller import TurnCancelled
 from server.plans.execution import plan_step
-from server.turn.agent_step import Where, agent_step
+from server.turn.agent_step import agent_step
 from server.turn.deps import Kit
 from server.turn.endings import cancel as cancel_turn
 from server.turn.endings import fail
 from server.turn.orchestrator import assign_architect, classify_step
+from server.turn.plain import PlainTurn
 from storage.records import SessionRow
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Engine:
             case SessionState.PLAN_REQUIRED:
                 return await assign_architect(self.kit, s)
             case SessionState.AGENT_RUNNING | SessionState.ARCHITECT_PLANNING:
-                return await agent_step(self.kit, s, Where(), cancel)
+                return await agent_step(self.kit, s, PlainTurn(), cancel)
             case SessionState.EXECUTING_PLAN:
                 return await plan_step(self.kit, s, cancel)
             case _:

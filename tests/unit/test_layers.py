@@ -162,12 +162,6 @@ def test_storage_and_protocol_never_import_server() -> None:
     assert not bad, "storage/ or protocol/ imports server/:\n" + _report(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="agent_step validates and builds the architect's plan with server.plans.rules (create_plan); "
-    "the plan engine should map the step's outcome instead (STYLE.md, habit 13)",
-)
 def test_agent_step_imports_nothing_from_plans() -> None:
     module = "server.turn.agent_step"
     if module not in _modules():
