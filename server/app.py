@@ -20,7 +20,7 @@ from server.models.litellm_model import LiteLLMModel, start_import
 from server.runtime import Runtime
 from server.settings import DEMO_MODEL, LlmSettings, Settings
 from server.turn.deps import Kit
-from server.turn.notify import Notifier
+from server.turn.notify import EditorReport, Notifier
 from storage.db import Database, ForeignDatabase, SchemaTooNew
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class App:
             db=db,
             notifier=notifier,
             settings=lambda: self.settings,
-            caller=ModelCaller(notifier, lambda: self.settings, self.model),
+            caller=ModelCaller(EditorReport(notifier), lambda: self.settings, self.model),
             holder=leases.holder,
         )
         self.runtime = Runtime(kit, leases)

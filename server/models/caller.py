@@ -11,14 +11,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from protocol.enums import AgentName, StatusEvent
+from protocol.enums import AgentName
 from protocol.errors import ModelError
-from protocol.notifications import STATUS, STREAM, StatusNotification, StreamNotification
 from server.models.base import Model, ModelReply, ModelRequest, PermanentModelError, TransientModelError
 from server.settings import Settings
-from server.turn.notify import Notifier
 from storage.records import SessionRow
 
 log = logging.getLogger(__name__)
@@ -46,9 +44,17 @@ async def race(work: Coroutine[Any, Any, T], cancel: asyncio.Event) -> T:
     raise TurnCancelled
 
 
+class CallReport(Protocol):
+    """Who watches a call: the agent's text as it streams, each retry."""
+
+    def streamed(self, session: SessionRow, agent: AgentName, delta: str) -> None: ...
+
+    def retrying(self, session: SessionRow, agent: AgentName, attempt: int, limit: int, error: str) -> None: ...
+
+
 class ModelCaller:
-    def __init__(self, notifier: Notifier, settings: Callable[[], Settings], models: Callable[[str], Model]) -> None:
-        self._notifier = notifier
+    def __init__(self, report: CallReport, settings: Callable[[], Settings], models: Callable[[str], Model]) -> None:
+        self._report = report
         self._settings = settings
         self._models = models
 
@@ -65,12 +71,7 @@ class ModelCaller:
 
         async def sink(delta: str) -> None:
             if stream and delta:
-                self._notifier.send(
-                    STREAM,
-                    StreamNotification(
-                        session_id=session.id, turn_id=session.turn_id or "", agent=request.agent, delta=delta
-                    ),
-                )
+                self._report.streamed(session, request.agent, delta)
 
         attempt = 0
         while True:
@@ -85,17 +86,5 @@ class ModelCaller:
                 attempt += 1
                 delay = llm.retry_backoff_seconds * 2 ** (attempt - 1)
                 log.warning("model %s failed (%s); retry %d in %.2fs", model_name, exc, attempt, delay)
-                self._announce_retry(session, request.agent, attempt, llm.max_retries, str(exc))
+                self._report.retrying(session, request.agent, attempt, llm.max_retries, str(exc))
                 await race(asyncio.sleep(delay), cancel)
-
-    def _announce_retry(self, session: SessionRow, agent: AgentName, attempt: int, limit: int, error: str) -> None:
-        self._notifier.send(
-            STATUS,
-            StatusNotification(
-                session_id=session.id,
-                turn_id=session.turn_id or "",
-                event=StatusEvent.RETRYING,
-                detail=f"the model failed; retry {attempt} of {limit}",
-                data={"agent": agent, "attempt": attempt, "error": error},
-            ),
-        )

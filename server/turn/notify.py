@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from protocol.base import WireModel
-from protocol.notifications import Notification
+from protocol.enums import AgentName, StatusEvent
+from protocol.notifications import STATUS, STREAM, Notification, StatusNotification, StreamNotification
+from storage.records import SessionRow
 
 
 class Notifier(Protocol):
@@ -24,3 +26,27 @@ class Notifier(Protocol):
     def progress(self, token: str, value: dict[str, Any]) -> None:
         """`$/progress` with a begin, report or end value."""
         ...
+
+
+class EditorReport:
+    """A model call as the editor sees it: `agent/stream` deltas and `retrying` statuses."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+
+    def streamed(self, session: SessionRow, agent: AgentName, delta: str) -> None:
+        self._notifier.send(
+            STREAM, StreamNotification(session_id=session.id, turn_id=session.turn_id or "", agent=agent, delta=delta)
+        )
+
+    def retrying(self, session: SessionRow, agent: AgentName, attempt: int, limit: int, error: str) -> None:
+        self._notifier.send(
+            STATUS,
+            StatusNotification(
+                session_id=session.id,
+                turn_id=session.turn_id or "",
+                event=StatusEvent.RETRYING,
+                detail=f"the model failed; retry {attempt} of {limit}",
+                data={"agent": agent, "attempt": attempt, "error": error},
+            ),
+        )
