@@ -146,4 +146,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN workspace_root TEXT;
     CREATE INDEX sessions_workspace ON sessions (workspace_root, updated_at DESC, id DESC);
     """,
+    # 3: the running state a pause (tool results, a question) returns to, stored when it
+    # begins (NULL outside a pause, and for pauses begun before this column existed).
+    """
+    ALTER TABLE sessions ADD COLUMN resume_state TEXT;
+    """,
 )

@@ -41,6 +41,8 @@ class SessionRow:
     created_at: str
     updated_at: str
     workspace_root: str | None = None
+    resume_state: SessionState | None = None
+    """Where the current pause returns to (set when it begins)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,8 +144,6 @@ PAUSES = frozenset({Event.TOOL_CALLS_SENT, Event.QUESTION_ASKED})
 """Events that leave a running state for a pause; the state they leave is stored."""
 RETURNS = frozenset({Event.TOOL_RESULTS_RECEIVED, Event.USER_ANSWERED})
 """Events that end a pause: back to the state stored when it began."""
-PLAN_FACT = RETURNS | {Event.CANCELLED}
-"""Events whose destination depends on whether a plan is executing."""
 
 
 def agent_state(agent: AgentName) -> S:

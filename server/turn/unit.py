@@ -141,11 +141,17 @@ async def fire(unit: Unit, event: Event, *, result: TurnResult | None = None) ->
     the session is at rest)."""
     src = unit.session.state
     in_plan = False
-    if event in fsm.PLAN_FACT and unit.session.active_plan_id:
+    needs_plan = event is Event.CANCELLED or (event in fsm.RETURNS and unit.session.resume_state is None)
+    if needs_plan and unit.session.active_plan_id:
         plan = await unit.tx.plans.get(unit.session.active_plan_id)
         in_plan = plan is not None and plan.status in (PlanStatus.IN_PROGRESS, PlanStatus.PAUSED)
-    dst = fsm.destination(src, event, fsm.Facts(agent=unit.session.current_agent, in_plan=in_plan))
+    facts = fsm.Facts(agent=unit.session.current_agent, in_plan=in_plan, resume=unit.session.resume_state)
+    dst = fsm.destination(src, event, facts)
     fields: dict[str, Any] = {"state": dst}
+    if event in fsm.PAUSES:
+        fields["resume_state"] = src
+    elif unit.session.resume_state is not None:
+        fields["resume_state"] = None
     if result is not None:
         fields["last_result"] = result.model_dump_json(by_alias=True, exclude_none=True)
     await unit._set(**fields)  # pyright: ignore[reportPrivateUsage] - this is the door

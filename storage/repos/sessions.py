@@ -21,6 +21,7 @@ _SESSION_FIELDS = {
     "nudges",
     "active_plan_id",
     "last_result",
+    "resume_state",
 }
 
 
@@ -39,6 +40,7 @@ def _session(row: aiosqlite.Row) -> SessionRow:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         workspace_root=row["workspace_root"],
+        resume_state=SessionState(row["resume_state"]) if row["resume_state"] else None,
     )
 
 

@@ -38,3 +38,17 @@ def test_every_state_is_reachable_from_idle_and_can_get_back() -> None:
 
 def test_every_event_is_used() -> None:
     assert all(TRANSITIONS[event] for event in Event)
+
+
+def test_a_return_goes_where_the_pause_began_else_where_the_facts_say() -> None:
+    from protocol.enums import AgentName
+    from server.turn.fsm import Facts, destination
+
+    waiting = S.AWAITING_TOOL_RESULTS
+    stored = Facts(agent=AgentName.CODE, resume=S.ARCHITECT_PLANNING)
+    assert destination(waiting, Event.TOOL_RESULTS_RECEIVED, stored) is S.ARCHITECT_PLANNING
+    assert destination(waiting, Event.TOOL_RESULTS_RECEIVED, Facts(agent=AgentName.CODE)) is S.AGENT_RUNNING
+    assert destination(waiting, Event.TOOL_RESULTS_RECEIVED, Facts(AgentName.CODE, in_plan=True)) is S.EXECUTING_PLAN
+    assert destination(S.EXECUTING_PLAN, Event.CANCELLED, Facts(AgentName.CODE, in_plan=True)) is S.PLAN_PAUSED
+    assert destination(S.AGENT_RUNNING, Event.CANCELLED, Facts(AgentName.CODE)) is S.IDLE
+    assert destination(S.IDLE, Event.TASK_ROUTED, Facts(AgentName.ARCHITECT)) is S.ARCHITECT_PLANNING

@@ -79,3 +79,26 @@ async def test_a_task_of_one_quarter_mebibyte_word_is_handled(app: App) -> None:
     """The demo model's file-name pattern once took minutes on one long word (quadratic)."""
     done = await app.runtime.send_message(SendMessageParams(text="fix " + "y" * (256 * 1024 - 8), mode="code"))
     assert done.session_id
+
+
+async def test_a_pause_stores_where_it_returns_and_the_return_clears_it(app: App) -> None:
+    from protocol.enums import SessionState, ToolResultStatus
+    from protocol.methods import ToolResultParams
+
+    paused = await app.runtime.send_message(SendMessageParams(text="create hello.py that prints hello", mode="code"))
+    assert paused.pending_tool_calls
+    session = await app.db.read.sessions.get(paused.session_id)
+    assert session is not None
+    assert session.state is SessionState.AWAITING_TOOL_RESULTS
+    assert session.resume_state is SessionState.AGENT_RUNNING
+    done = await app.runtime.tool_result(
+        ToolResultParams(
+            session_id=paused.session_id,
+            call_id=paused.pending_tool_calls[0],
+            status=ToolResultStatus.SUCCESS,
+            content="wrote 21 bytes",
+        )
+    )
+    assert done.status == "completed"
+    session = await app.db.read.sessions.get(paused.session_id)
+    assert session is not None and session.resume_state is None
