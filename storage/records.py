@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from protocol.enums import (
@@ -45,6 +46,24 @@ class SessionRow:
     """Where the current pause returns to (set when it begins)."""
 
 
+class MessageKind(StrEnum):
+    """What a stored message is, beyond its role (`agent/getSession` shows it as text)."""
+
+    MESSAGE = "message"
+    TASK = "task"
+    ANSWER = "answer"
+    QUESTION = "question"
+    COMPLETION = "completion"
+    NUDGE = "nudge"
+    SWITCH_NOTE = "switch_note"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+    BRIEF = "brief"
+    REVISION = "revision"
+    PLAN_REJECTED = "plan_rejected"
+    PLAN_SUMMARY = "plan_summary"
+
+
 @dataclass(frozen=True, slots=True)
 class ModelToolCall:
     """A tool call inside an assistant message, as the model sees it again."""
@@ -67,7 +86,7 @@ class MessageRow:
     content: str
     tool_calls: tuple[ModelToolCall, ...]
     tool_call_id: str | None
-    kind: str
+    kind: MessageKind
     segment: int
     plan_id: str | None
     subtask_id: str | None

@@ -30,7 +30,7 @@ from server.turn.endings import fail, plan_changed, set_plan_status, turn_result
 from server.turn.fsm import Event
 from server.turn.prompt_view import subtask_brief
 from server.turn.unit import Unit, fire, switch_agent
-from storage.records import PlanRow, SessionRow, SubtaskRow
+from storage.records import MessageKind, PlanRow, SessionRow, SubtaskRow
 
 SubtaskAction = Callable[[Unit, PlanRow, str], Awaitable[None]]
 
@@ -118,7 +118,11 @@ async def _start_subtask(kit: Kit, unit: Unit, plan: PlanRow, subtask_id: str) -
     s = unit.session
     brief = subtask_brief(plan, subtask)
     await unit.say(
-        MessageRole.USER, brief, kind="brief", agent=subtask.agent, scope=(plan.id, subtask.id, subtask.attempt)
+        MessageRole.USER,
+        brief,
+        kind=MessageKind.BRIEF,
+        agent=subtask.agent,
+        scope=(plan.id, subtask.id, subtask.attempt),
     )
     await plan_changed(unit, plan.id)
     unit.status(
@@ -133,7 +137,7 @@ async def _complete_plan(kit: Kit, unit: Unit, plan: PlanRow) -> TurnResult:
     done = await set_plan_status(unit, plan.id, PlanStatus.COMPLETED)
     text = planning.summary(done)
     s = unit.session
-    await unit.say(MessageRole.ASSISTANT, text, kind="plan_summary")
+    await unit.say(MessageRole.ASSISTANT, text, kind=MessageKind.PLAN_SUMMARY)
     await unit.update(active_plan_id=None)
     unit.status(StatusEvent.PLAN_COMPLETED, f"plan completed: {plan.goal}", {"planId": plan.id})
     unit.later(kit.progress.end(s.id, "plan completed"))
@@ -152,7 +156,7 @@ async def approve(unit: Unit, plan: PlanRow) -> None:
 async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
     await set_plan_status(unit, plan.id, PlanStatus.REJECTED)
     text = "Plan rejected." + (f" Feedback: {feedback}" if feedback else "")
-    await unit.say(MessageRole.USER, text, kind="plan_rejected")
+    await unit.say(MessageRole.USER, text, kind=MessageKind.PLAN_REJECTED)
     await unit.update(active_plan_id=None)
     unit.status(StatusEvent.PLAN_REJECTED, text, {"planId": plan.id})
     result = turn_result(unit, TurnStatus.COMPLETED, text, plan_id=plan.id)
@@ -163,7 +167,7 @@ async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
 async def revise(unit: Unit, plan: PlanRow, feedback: str) -> None:
     """The architect gets the feedback and will submit version N+1."""
     await set_plan_status(unit, plan.id, PlanStatus.REJECTED)
-    await unit.say(MessageRole.USER, f"Revise the plan (version {plan.version}): {feedback}", kind="revision")
+    await unit.say(MessageRole.USER, f"Revise the plan (version {plan.version}): {feedback}", kind=MessageKind.REVISION)
     await unit.update(active_plan_id=None, turn_steps=0, nudges=0)
     await fire(unit, Event.REVISION_REQUESTED)
 

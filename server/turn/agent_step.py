@@ -44,7 +44,7 @@ from server.turn.fsm import Event
 from server.turn.prompt_view import agent_view
 from server.turn.unit import Unit, fire, switch_agent
 from server.views import tool_call_notification
-from storage.records import ApprovalRow, ModelToolCall, SessionRow, ToolCallRow, now
+from storage.records import ApprovalRow, MessageKind, ModelToolCall, SessionRow, ToolCallRow, now
 
 
 def new_call_id() -> str:
@@ -113,7 +113,7 @@ class Conduct(Protocol):
 async def nudge(unit: Unit, agent: AgentName, text: str, scope: Scope) -> None:
     """Remind the agent of what its reply lacked; the next step sees it."""
     s = unit.session
-    await unit.say(MessageRole.USER, text, kind="nudge", scope=scope)
+    await unit.say(MessageRole.USER, text, kind=MessageKind.NUDGE, scope=scope)
     await unit.update(nudges=s.nudges + 1)
     await unit.tx.usage.add(s.id, agent, nudges=1)
     unit.status(StatusEvent.NUDGED, text, {"agent": agent, "nudge": s.nudges + 1})
@@ -168,11 +168,16 @@ class _Step:
     # --- messages ---------------------------------------------------------------
 
     async def _say(
-        self, role: MessageRole, content: str, *, kind: str = "message", calls: tuple[ModelToolCall, ...] = ()
+        self,
+        role: MessageRole,
+        content: str,
+        *,
+        kind: MessageKind = MessageKind.MESSAGE,
+        calls: tuple[ModelToolCall, ...] = (),
     ) -> int:
         return await self.unit.say(role, content, kind=kind, tool_calls=calls, scope=self.scope)
 
-    async def _result(self, call_id: str, content: str, kind: str = "message") -> None:
+    async def _result(self, call_id: str, content: str, kind: MessageKind = MessageKind.MESSAGE) -> None:
         await self.unit.say(MessageRole.TOOL, content, kind=kind, tool_call_id=call_id, scope=self.scope)
 
     # --- the reply --------------------------------------------------------------
@@ -269,7 +274,7 @@ class _Step:
             await self._result(
                 call_id,
                 f"Refused by the approval policy, without asking the user ({verdict.reason}). Do not retry it; find another way or explain.",
-                kind="refused",
+                kind=MessageKind.REFUSED,
             )
             return None
         return tool_call_notification(row)
@@ -292,7 +297,7 @@ class _Step:
     async def _ask(self, call_id: str, args: AskFollowupQuestionArgs) -> Paused:
         await self._result(call_id, "The question was shown to the user; their answer is the next message.")
         question = args.question + (("\nSuggestions: " + "; ".join(args.suggestions)) if args.suggestions else "")
-        await self._say(MessageRole.ASSISTANT, question, kind="question")
+        await self._say(MessageRole.ASSISTANT, question, kind=MessageKind.QUESTION)
         result = turn_result(self.unit, TurnStatus.AWAITING_USER_INPUT, question, plan_id=self.plan_id)
         await fire(self.unit, Event.QUESTION_ASKED, result=result)
         return Paused(result)

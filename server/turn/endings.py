@@ -19,7 +19,7 @@ from server.turn.deps import Kit
 from server.turn.fsm import Event
 from server.turn.tool_results import call_scope
 from server.turn.unit import Unit, fire
-from storage.records import PlanRow
+from storage.records import MessageKind, PlanRow
 
 CANCELLED_RESULT = "Cancelled by the user before a result arrived (the editor may not have run this call)."
 
@@ -94,7 +94,7 @@ async def close_pending(unit: Unit, text: str) -> None:
     for call in await unit.tx.tool_calls.pending(unit.session.id):
         if await unit.tx.tool_calls.answer(call.call_id, ToolCallStatus.CANCELLED, None):
             scope = await call_scope(unit, call)
-            await unit.say(MessageRole.TOOL, text, kind="cancelled", tool_call_id=call.call_id, scope=scope)
+            await unit.say(MessageRole.TOOL, text, kind=MessageKind.CANCELLED, tool_call_id=call.call_id, scope=scope)
 
 
 async def cancel(kit: Kit, unit: Unit) -> TurnResult:

@@ -13,6 +13,7 @@ from server.turn.endings import active_plan, set_plan_status
 from server.turn.fsm import Event
 from server.turn.orchestrator import route
 from server.turn.unit import Unit, fire
+from storage.records import MessageKind
 
 
 async def take_message(unit: Unit, text: str, mode: Mode) -> None:
@@ -22,10 +23,10 @@ async def take_message(unit: Unit, text: str, mode: Mode) -> None:
             await set_plan_status(unit, s.active_plan_id, PlanStatus.CANCELLED)  # abandoned for the new task
             await unit.update(active_plan_id=None)
         await unit.update(turn_id=f"turn_{uuid.uuid4().hex[:20]}", turn_steps=0, nudges=0)
-        await unit.say(MessageRole.USER, text, kind="task")
+        await unit.say(MessageRole.USER, text, kind=MessageKind.TASK)
         await route(unit, mode)
     elif s.state is SessionState.AWAITING_USER_INPUT:
-        await unit.say(MessageRole.USER, text, kind="answer", scope=await _scope(unit))
+        await unit.say(MessageRole.USER, text, kind=MessageKind.ANSWER, scope=await _scope(unit))
         await unit.update(nudges=0)
         await fire(unit, Event.USER_ANSWERED)
     elif s.state is SessionState.AWAITING_TOOL_RESULTS:

@@ -25,7 +25,7 @@ from server.turn.deps import Kit
 from server.turn.fsm import Event
 from server.turn.prompt_view import classifier_view
 from server.turn.unit import Unit, fire, switch_agent
-from storage.records import SessionRow
+from storage.records import MessageKind, SessionRow
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ async def route(unit: Unit, mode: Mode) -> None:
 
 async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
     messages = await kit.threads.get(s.id, None)
-    task = next(m.content for m in reversed(messages) if m.role == "user" and m.kind == "task")
+    task = next(m.content for m in reversed(messages) if m.role == "user" and m.kind is MessageKind.TASK)
     key = task_hash(task)
     cached = await kit.db.read.classifications.get(s.id, key)
     answer: ClassifierAnswer | None = ClassifierAnswer.model_validate_json(cached) if cached else None

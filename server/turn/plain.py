@@ -21,6 +21,7 @@ from server.turn.deps import Kit, Scope
 from server.turn.endings import complete_task, fail, plan_changed, turn_result
 from server.turn.fsm import Event
 from server.turn.unit import Unit, fire
+from storage.records import MessageKind
 
 ARCHITECT_NUDGES = 2
 EMPTY_NUDGES = 2
@@ -44,7 +45,7 @@ class PlainTurn:
             case Continues():
                 return None
             case Completed(result=text, failed=failed):
-                await unit.say(MessageRole.ASSISTANT, text, kind="completion")
+                await unit.say(MessageRole.ASSISTANT, text, kind=MessageKind.COMPLETION)
                 return await fail(kit, unit, text) if failed else await complete_task(unit, text)
             case TextOnly(text=text):
                 return await self._text_only(kit, unit, text)
@@ -103,5 +104,5 @@ async def _take_plan(kit: Kit, unit: Unit, call_id: str, args: CreatePlanArgs) -
 
 async def _revision_feedback(kit: Kit, session_id: str) -> str | None:
     messages = await kit.threads.get(session_id, None)
-    revisions = [m.content for m in messages if m.kind == "revision"]
+    revisions = [m.content for m in messages if m.kind is MessageKind.REVISION]
     return revisions[-1] if revisions else None

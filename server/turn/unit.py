@@ -27,7 +27,7 @@ from server.turn import fsm
 from server.turn.fsm import Event
 from server.turn.notify import Notifier
 from storage.db import Database
-from storage.records import ModelToolCall, SessionRow, TransitionRow, now
+from storage.records import MessageKind, ModelToolCall, SessionRow, TransitionRow, now
 from storage.repos import Repos
 
 log = logging.getLogger("codelab_agent.fsm")
@@ -71,7 +71,7 @@ class Unit:
         role: MessageRole,
         content: str,
         *,
-        kind: str = "message",
+        kind: MessageKind = MessageKind.MESSAGE,
         agent: AgentName | None = None,
         tool_calls: Sequence[ModelToolCall] = (),
         tool_call_id: str | None = None,
@@ -171,6 +171,6 @@ async def switch_agent(unit: Unit, to: AgentName, reason: str) -> None:
         return
     note = f"Agent switched: {src} → {to}. {reason}".strip()
     await unit._set(current_agent=to, switch_count=unit.session.switch_count + 1)  # pyright: ignore[reportPrivateUsage]
-    await unit.say(MessageRole.SYSTEM, note, kind="switch_note")
+    await unit.say(MessageRole.SYSTEM, note, kind=MessageKind.SWITCH_NOTE)
     log.info("session %s: %s", unit.session.id, note)
     unit.status(StatusEvent.AGENT_SWITCHED, note, {"from": src, "to": to, "reason": reason})

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import aiosqlite
 
 from protocol.enums import AgentName, MessageRole
-from storage.records import MessageRow, ModelToolCall, dumps, now
+from storage.records import MessageKind, MessageRow, ModelToolCall, dumps, now
 from storage.repos.base import Repo
 
 
@@ -23,7 +23,7 @@ def _message(row: aiosqlite.Row) -> MessageRow:
         content=row["content"],
         tool_calls=tuple(ModelToolCall(c["id"], c["name"], c["arguments"]) for c in calls),
         tool_call_id=row["tool_call_id"],
-        kind=row["kind"],
+        kind=MessageKind(row["kind"]),
         segment=row["segment"],
         plan_id=row["plan_id"],
         subtask_id=row["subtask_id"],
@@ -44,7 +44,7 @@ class MessageRepo(Repo):
         agent: AgentName | None = None,
         tool_calls: Sequence[ModelToolCall] = (),
         tool_call_id: str | None = None,
-        kind: str = "message",
+        kind: MessageKind = MessageKind.MESSAGE,
         scope: tuple[str, str, int] | None = None,
     ) -> int:
         plan_id, subtask_id, attempt = scope if scope else (None, None, None)
