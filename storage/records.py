@@ -65,6 +65,15 @@ class MessageKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadScope:
+    """The thread of one attempt at one subtask of a plan (the session's main thread has none)."""
+
+    plan_id: str
+    subtask_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModelToolCall:
     """A tool call inside an assistant message, as the model sees it again."""
 

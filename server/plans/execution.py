@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from protocol.enums import MessageRole, PlanStatus, StatusEvent, SubtaskStatus, TurnStatus
 from protocol.methods import TurnResult
 from server.plans import rules as planning
+from server.plans.rules import scope_of
 from server.turn.agent_step import (
     Completed,
     Continues,
@@ -56,7 +57,7 @@ class SubtaskConduct:
 
     @property
     def scope(self) -> Scope:
-        return (self.plan.id, self.subtask.id, self.subtask.attempt)
+        return scope_of(self.plan, self.subtask)
 
     async def settle(self, kit: Kit, unit: Unit, outcome: StepOutcome) -> TurnResult | None:
         match outcome:
@@ -122,7 +123,7 @@ async def _start_subtask(kit: Kit, unit: Unit, plan: PlanRow, subtask_id: str) -
         brief,
         kind=MessageKind.BRIEF,
         agent=subtask.agent,
-        scope=(plan.id, subtask.id, subtask.attempt),
+        scope=scope_of(plan, subtask),
     )
     await plan_changed(unit, plan.id)
     unit.status(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from protocol.enums import AgentName, PlanStatus, SubtaskStatus
 from protocol.plans import Plan, Subtask
 from protocol.tools import CreatePlanArgs
-from storage.records import PlanRow, SubtaskRow, now
+from storage.records import PlanRow, SubtaskRow, ThreadScope, now
 
 MAX_SUBTASKS = 50
 SETTLED = frozenset({SubtaskStatus.DONE, SubtaskStatus.SKIPPED})
@@ -143,3 +143,8 @@ def position(plan: PlanRow, subtask_id: str) -> tuple[int, int]:
     """(1-based index, total) of a subtask, for progress messages."""
     ids: Sequence[str] = [s.id for s in plan.subtasks]
     return ids.index(subtask_id) + 1, len(ids)
+
+
+def scope_of(plan: PlanRow, subtask: SubtaskRow) -> ThreadScope:
+    """The thread of the subtask's current attempt: the one place a scope is built."""
+    return ThreadScope(plan.id, subtask.id, subtask.attempt)

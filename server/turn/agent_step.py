@@ -163,7 +163,7 @@ class _Step:
 
     @property
     def plan_id(self) -> str | None:
-        return self.scope[0] if self.scope else None
+        return self.scope.plan_id if self.scope else None
 
     # --- messages ---------------------------------------------------------------
 
@@ -265,7 +265,7 @@ class _Step:
             reason=verdict.reason,
             result_status=ToolResultStatus.REJECTED if refused else None,
             plan_id=self.plan_id,
-            subtask_id=self.scope[1] if self.scope else None,
+            subtask_id=self.scope.subtask_id if self.scope else None,
             created_at=stamp,
             answered_at=stamp if refused else None,
         )

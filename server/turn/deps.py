@@ -15,7 +15,7 @@ from server.settings import Settings
 from server.turn.notify import Notifier
 from server.turn.unit import Unit, commit
 from storage.db import Database
-from storage.records import MessageRow, PlanRow
+from storage.records import MessageRow, PlanRow, ThreadScope
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Kit:
             yield unit
 
 
-Scope = tuple[str, str, int] | None
+Scope = ThreadScope | None
 
 
 class Threads:

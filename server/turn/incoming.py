@@ -51,4 +51,4 @@ async def _scope(unit: Unit) -> Scope:
     """The thread the answer belongs to: the running subtask's, else the main one."""
     plan = await active_plan(unit)
     subtask = planning.current(plan) if plan else None
-    return (plan.id, subtask.id, subtask.attempt) if plan and subtask else None
+    return planning.scope_of(plan, subtask) if plan and subtask else None

@@ -8,7 +8,7 @@ from protocol.methods import ToolResultParams
 from server.agents.approval import remember_rules
 from server.agents.tools import BY_NAME
 from server.turn.unit import Unit
-from storage.records import ApprovalRow, ToolCallRow, now
+from storage.records import ApprovalRow, ThreadScope, ToolCallRow, now
 
 
 def format_tool_result(p: ToolResultParams) -> str:
@@ -27,13 +27,13 @@ def already_answered(call_id: str, how: str) -> ToolCallAlreadyAnswered:
     )
 
 
-async def call_scope(unit: Unit, call: ToolCallRow) -> tuple[str, str, int] | None:
+async def call_scope(unit: Unit, call: ToolCallRow) -> ThreadScope | None:
     """The thread a call's result belongs to: its subtask's current attempt, or the main one."""
     if not (call.plan_id and call.subtask_id):
         return None
     plan = await unit.tx.plans.get(call.plan_id)
     attempt = next((t.attempt for t in plan.subtasks if t.id == call.subtask_id), 1) if plan else 1
-    return (call.plan_id, call.subtask_id, attempt)
+    return ThreadScope(call.plan_id, call.subtask_id, attempt)
 
 
 async def record(unit: Unit, p: ToolResultParams, call: ToolCallRow) -> list[str]:

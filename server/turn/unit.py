@@ -27,7 +27,7 @@ from server.turn import fsm
 from server.turn.fsm import Event
 from server.turn.notify import Notifier
 from storage.db import Database
-from storage.records import MessageKind, ModelToolCall, SessionRow, TransitionRow, now
+from storage.records import MessageKind, ModelToolCall, SessionRow, ThreadScope, TransitionRow, now
 from storage.repos import Repos
 
 log = logging.getLogger("codelab_agent.fsm")
@@ -75,7 +75,7 @@ class Unit:
         agent: AgentName | None = None,
         tool_calls: Sequence[ModelToolCall] = (),
         tool_call_id: str | None = None,
-        scope: tuple[str, str, int] | None = None,
+        scope: ThreadScope | None = None,
     ) -> int:
         """Add a message to the session's current segment and turn. Its agent is the
         current agent, except for the user's messages (none, unless given)."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import aiosqlite
 
 from protocol.enums import AgentName, MessageRole
-from storage.records import MessageKind, MessageRow, ModelToolCall, dumps, now
+from storage.records import MessageKind, MessageRow, ModelToolCall, ThreadScope, dumps, now
 from storage.repos.base import Repo
 
 
@@ -45,9 +45,9 @@ class MessageRepo(Repo):
         tool_calls: Sequence[ModelToolCall] = (),
         tool_call_id: str | None = None,
         kind: MessageKind = MessageKind.MESSAGE,
-        scope: tuple[str, str, int] | None = None,
+        scope: ThreadScope | None = None,
     ) -> int:
-        plan_id, subtask_id, attempt = scope if scope else (None, None, None)
+        plan_id, subtask_id, attempt = (scope.plan_id, scope.subtask_id, scope.attempt) if scope else (None,) * 3
         calls = (
             dumps([{"id": c.id, "name": c.name, "arguments": c.arguments} for c in tool_calls]) if tool_calls else None
         )
@@ -83,10 +83,10 @@ class MessageRepo(Repo):
         )
         return [_message(r) for r in rows]
 
-    async def subtask_thread(self, session_id: str, scope: tuple[str, str, int], after: int = 0) -> list[MessageRow]:
+    async def subtask_thread(self, session_id: str, scope: ThreadScope, after: int = 0) -> list[MessageRow]:
         rows = await self._all(
             "SELECT * FROM messages WHERE session_id = ? AND plan_id = ? AND subtask_id = ? AND attempt = ? AND seq > ?"
             " ORDER BY seq",
-            (session_id, *scope, after),
+            (session_id, scope.plan_id, scope.subtask_id, scope.attempt, after),
         )
         return [_message(r) for r in rows]
