@@ -8,6 +8,12 @@ import pytest
 
 from tests.fake_llm import FakeLLM, Reply, Scripted
 from tests.harness import FAKE_MODEL, FAKE_MODEL_LITELLM, Editor
+from tests.runtime.fsm_coverage import FsmCoverage
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the xdist controller, or the only process
+        config.pluginmanager.register(FsmCoverage(config), "fsm-coverage")
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@ faked at the edge: the sidecar talks to it through litellm, as to any provider).
 
 It streams like the real thing: text in several chunks, each tool call's arguments
 split across chunks, usage last. Every request is recorded for assertions.
+
+`ScriptedLLM` is the part that does not need HTTP (the script, the recorded requests,
+the held replies); `tests/runtime/model.py` plays the same scripts in-process.
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ def _sse(wfile: Any, payload: dict[str, Any]) -> None:
     wfile.flush()
 
 
-def _pieces(text: str, parts: int = 3) -> list[str]:
+def pieces(text: str, parts: int = 3) -> list[str]:
+    """`text` in up to `parts` chunks, as a stream delivers it."""
     size = max(1, -(-len(text) // parts))
     return [text[i : i + size] for i in range(0, len(text), size)]
 
@@ -113,11 +117,11 @@ def _stream(handler: BaseHTTPRequestHandler, reply: Reply, body: dict[str, Any])
     def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
-    for n, piece in enumerate(_pieces(reply.text)):
+    for n, piece in enumerate(pieces(reply.text)):
         _sse(out, choice({"content": piece, **({"role": "assistant"} if n == 0 else {})}))
     for index, (name, args) in enumerate(reply.calls):
         raw = args if isinstance(args, str) else json.dumps(args)
-        first, *rest = _pieces(raw) or [""]
+        first, *rest = pieces(raw) or [""]
         head = {
             "index": index,
             "id": f"call_fake_{index}",
@@ -182,12 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         fake = self.server.fake
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        request = Request(body, {k.lower(): v for k, v in self.headers.items()})
-        with fake.lock:
-            fake.requests.append(request)
-        reply = fake.script(request)
+        reply = fake.answer(Request(body, {k.lower(): v for k, v in self.headers.items()}))
         if reply.hold is not None:
-            fake.holds.append(reply.hold)
             reply.hold.wait(60)
         if reply.status != 200:
             _json(self, reply.status, {"error": {"message": reply.text or "error", "type": "server_error"}})
@@ -202,12 +202,38 @@ class _Server(ThreadingHTTPServer):
     fake: FakeLLM
 
 
-class FakeLLM:
+class ScriptedLLM:
+    """A script and the requests it answered, in arrival order."""
+
     def __init__(self, script: Script) -> None:
         self.script = script
         self.requests: list[Request] = []
         self.lock = threading.Lock()
         self.holds: list[threading.Event] = []
+
+    def by_agent(self, agent: str) -> list[Request]:
+        return [r for r in self.requests if r.agent == agent]
+
+    def answer(self, request: Request) -> Reply:
+        """Record `request` and play the script's reply to it (a held one is remembered,
+        so that `release` can let it go)."""
+        with self.lock:
+            self.requests.append(request)
+        reply = self.script(request)
+        if reply.hold is not None:
+            self.holds.append(reply.hold)
+        return reply
+
+    def release(self) -> None:
+        for hold in self.holds:
+            hold.set()
+
+
+class FakeLLM(ScriptedLLM):
+    """The script served over HTTP, for a sidecar in its own process."""
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(script)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -216,15 +242,11 @@ class FakeLLM:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
-    def by_agent(self, agent: str) -> list[Request]:
-        return [r for r in self.requests if r.agent == agent]
-
     def start(self) -> FakeLLM:
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        for hold in self.holds:
-            hold.set()
+        self.release()
         self._server.shutdown()
         self._server.server_close()

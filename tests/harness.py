@@ -41,102 +41,26 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class Editor:
-    def __init__(
-        self,
-        workspace: Path,
-        db: Path,
-        *,
-        model: str = "demo",
-        api_base: str | None = None,
-        options: dict[str, Any] | None = None,
-        env: dict[str, str] | None = None,
-        progress: bool = False,
-        extra_args: tuple[str, ...] = (),
-    ) -> None:
+class Traffic:
+    """What an editor does with the sidecar's traffic, whatever carries it: the requests
+    it sends, the notifications it records in arrival order, the tool calls it runs.
+    `Editor` carries it over stdio; `tests.runtime.editor.InProcessEditor` in-process."""
+
+    def __init__(self, workspace: Path, db: Path) -> None:
         self.workspace = workspace
         self.db = db
-        self.model = model
-        self.api_base = api_base
-        self.options = options or {}
-        self.env = base_env(**(env or {}))
-        self.progress = progress
-        self.extra_args = extra_args
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.tools = WorkspaceTools(workspace)
-        self.client: LanguageClient | None = None
         self.initialize_result: Any = None
         self._changed = asyncio.Event()
 
-    # --- lifecycle ---------------------------------------------------------------
-
-    async def start(self) -> Editor:
-        client = LanguageClient(converter_factory=raw_converter)
-        register_lsp_features(client)
-        for method in NOTIFICATIONS:
-            client.feature(method)(self._recorder(method))
-        args = ["-m", "server", "--stdio", "--db", str(self.db), "--model", self.model, *self.extra_args]
-        if self.api_base:
-            args += ["--api-base", self.api_base]
-        await client.start_io(sys.executable, *args, env=self.env, cwd=str(self.workspace))
-        capabilities = types.ClientCapabilities(window=types.WindowClientCapabilities(work_done_progress=self.progress))
-        try:
-            self.initialize_result = await client.initialize_session(
-                types.InitializeParams(
-                    capabilities=capabilities,
-                    root_uri=self.workspace.as_uri(),
-                    initialization_options=self.options or None,
-                )
-            )
-        except BaseException:
-            client.exit(None)  # a failed initialize leaves the server up: tell it to go
-            await client.stop()
-            raise
-        self.client = client
-        return self
-
-    async def stop(self) -> None:
-        if self.client is not None:
-            await self.client.shutdown_session()
-            await self.client.stop()
-            self.client = None
-
-    async def kill(self) -> None:
-        """SIGKILL the sidecar, as a crash would."""
-        assert self.client is not None and self.client._server is not None
-        process = self.client._server
-        with contextlib.suppress(ProcessLookupError):  # it may have died already
-            os.kill(process.pid, signal.SIGKILL)
-        await process.wait()
-        self.client._stop_event.set()
-        await self.client.stop()
-        self.client = None
-
-    @property
-    def pid(self) -> int:
-        assert self.client is not None and self.client._server is not None
-        return self.client._server.pid
-
-    @property
-    def progress_reports(self) -> dict[Any, list[Any]]:
-        assert self.client is not None
-        return self.client.progress_reports
-
-    # --- traffic -------------------------------------------------------------------
-
-    def _recorder(self, method: str) -> Callable[[Any], None]:
-        def record(params: Any) -> None:
-            self.events.append((method, params))
-            self._changed.set()
-
-        return record
-
     async def request(self, method: str, params: Any = None) -> Any:
-        assert self.client is not None
-        self.events.append(("request:" + method, params))
-        result = await self.client.protocol.send_request_async(method, params)
-        self.events.append(("response:" + method, result))
-        return result
+        raise NotImplementedError
+
+    def record(self, method: str, params: Any) -> None:
+        """A notification arrived."""
+        self.events.append((method, params))
+        self._changed.set()
 
     async def send(self, text: str, session_id: str | None = None, **extra: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"text": text, **extra}
@@ -196,3 +120,95 @@ class Editor:
                     await asyncio.wait_for(self._changed.wait(), 0.02)
 
         await asyncio.wait_for(poll(), within)
+
+
+class Editor(Traffic):
+    def __init__(
+        self,
+        workspace: Path,
+        db: Path,
+        *,
+        model: str = "demo",
+        api_base: str | None = None,
+        options: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        progress: bool = False,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(workspace, db)
+        self.model = model
+        self.api_base = api_base
+        self.options = options or {}
+        self.env = base_env(**(env or {}))
+        self.progress = progress
+        self.extra_args = extra_args
+        self.client: LanguageClient | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> Editor:
+        client = LanguageClient(converter_factory=raw_converter)
+        register_lsp_features(client)
+        for method in NOTIFICATIONS:
+            client.feature(method)(self._recorder(method))
+        args = ["-m", "server", "--stdio", "--db", str(self.db), "--model", self.model, *self.extra_args]
+        if self.api_base:
+            args += ["--api-base", self.api_base]
+        await client.start_io(sys.executable, *args, env=self.env, cwd=str(self.workspace))
+        capabilities = types.ClientCapabilities(window=types.WindowClientCapabilities(work_done_progress=self.progress))
+        try:
+            self.initialize_result = await client.initialize_session(
+                types.InitializeParams(
+                    capabilities=capabilities,
+                    root_uri=self.workspace.as_uri(),
+                    initialization_options=self.options or None,
+                )
+            )
+        except BaseException:
+            client.exit(None)  # a failed initialize leaves the server up: tell it to go
+            await client.stop()
+            raise
+        self.client = client
+        return self
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.shutdown_session()
+            await self.client.stop()
+            self.client = None
+
+    async def kill(self) -> None:
+        """SIGKILL the sidecar, as a crash would."""
+        assert self.client is not None and self.client._server is not None
+        process = self.client._server
+        with contextlib.suppress(ProcessLookupError):  # it may have died already
+            os.kill(process.pid, signal.SIGKILL)
+        await process.wait()
+        self.client._stop_event.set()
+        await self.client.stop()
+        self.client = None
+
+    @property
+    def pid(self) -> int:
+        assert self.client is not None and self.client._server is not None
+        return self.client._server.pid
+
+    @property
+    def progress_reports(self) -> dict[Any, list[Any]]:
+        assert self.client is not None
+        return self.client.progress_reports
+
+    # --- traffic -------------------------------------------------------------------
+
+    def _recorder(self, method: str) -> Callable[[Any], None]:
+        def record(params: Any) -> None:
+            self.record(method, params)
+
+        return record
+
+    async def request(self, method: str, params: Any = None) -> Any:
+        assert self.client is not None
+        self.events.append(("request:" + method, params))
+        result = await self.client.protocol.send_request_async(method, params)
+        self.events.append(("response:" + method, result))
+        return result

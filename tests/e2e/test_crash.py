@@ -9,9 +9,9 @@ from collections import defaultdict
 
 import pytest
 
-from tests.e2e.test_plans import THREE, plan_script, subtask_of
 from tests.fake_llm import FakeLLM
 from tests.harness import FAKE_MODEL, Editor
+from tests.runtime.test_plans import THREE, plan_script, subtask_of
 
 POINTS = [
     "status:plan_created:1",

@@ -4,8 +4,12 @@ at a time; the other gets SessionBusy naming the holder until it lets go."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 from pygls.exceptions import JsonRpcException
@@ -16,6 +20,20 @@ from tests.harness import FAKE_MODEL, Editor
 
 def _script() -> Scripted:
     return Scripted(code=[Reply("", [call("write_file", path="a.txt", content="A")]), Reply("done")])
+
+
+async def _lease_expired(db: Path, session_id: str, within: float = 30) -> None:
+    """Wait until the session's lease in the database has expired (or is gone)."""
+
+    def expires_at() -> float | None:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            row = conn.execute("SELECT expires_at FROM leases WHERE session_id = ?", (session_id,)).fetchone()
+        return row[0] if row else None
+
+    deadline = time.monotonic() + within
+    while (at := expires_at()) is not None and at >= time.time():
+        assert time.monotonic() < deadline, f"the lease of {session_id} did not expire within {within}s"
+        await asyncio.sleep(min(0.05, at - time.time() + 0.001))
 
 
 async def _busy(editor: Editor, session_id: str) -> JsonRpcException:
@@ -62,7 +80,7 @@ async def test_a_killed_holder_releases_at_once_and_a_stuck_one_when_its_lease_e
     os.kill(first.pid, signal.SIGSTOP)  # alive but not renewing: only expiry frees the session
     try:
         assert (await _busy(second, session)).data["reason"] == "held_by_other_process"
-        await asyncio.sleep(2.0)
+        await _lease_expired(db_path, session)
         assert (await second.send("again", session_id=session, mode="code"))["message"] == "two"
     finally:
         os.kill(first.pid, signal.SIGCONT)

@@ -1,4 +1,4 @@
-"""Plans over stdio: approval, one subtask at a time, failure and control, progress."""
+"""Plans in-process: approval, one subtask at a time, failure and control, progress."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 from pygls.exceptions import JsonRpcException
 
-from tests.fake_llm import FakeLLM, Reply, Request, call, classify
-from tests.harness import Editor
+from tests.fake_llm import Reply, Request, call, classify
+from tests.runtime.editor import InProcessEditor as Editor
+from tests.runtime.model import InProcessLLM as FakeLLM
 
 THREE = {
     "goal": "three files",

@@ -1,4 +1,4 @@
-"""Human approval over stdio: what asks, what runs, what is refused before the editor."""
+"""Human approval, in-process: what asks, what runs, what is refused before the editor."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import os
 
 from lsprotocol import types
 
-from tests.fake_llm import FakeLLM, Reply, call
+from tests.fake_llm import Reply, call
+from tests.runtime.model import InProcessLLM as FakeLLM
 
 
 async def _first_call(editor, text: str = "go") -> tuple[dict, dict]:
