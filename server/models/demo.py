@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol.enums import AgentName
+from server.agents import texts
 from server.models.base import DeltaSink, ModelReply, ModelRequest, ReplyToolCall, estimate_tokens
 
 _FILE = re.compile(r"`?(?<![\w./-])([\w./-]+\.(?:py|js|ts|md|txt|json|toml|yaml|yml|html|css|sh|rs|go|dart))`?")
@@ -24,7 +25,6 @@ _COMPLEX = ("app", "application", "project", "implement", "build ", "system", "s
 _EXPLAIN = ("explain", "what is", "what does", "what are", "why ", "how does", "how do", "describe")
 _DEBUG = ("fix", "bug", "error", "debug", "fails", "failing", "crash", "broken", "exception", "traceback")
 _ACTION = ("create", "write", "add", "change", "implement", "make", "refactor", "fix")
-REJECTED = "The user rejected this tool call."
 _EVERY_FILE = re.compile(r"\b(read|review) (every|each|all)( the)? files?\b", re.IGNORECASE)
 
 
@@ -45,10 +45,10 @@ def _read(request: ModelRequest) -> _Thread:
     for message in request.messages[1:]:
         role = message.get("role")
         content = str(message.get("content") or "")
-        if role == "user" and not content.startswith("[Agent switched"):
-            if content.startswith("Revise the plan"):
+        if role == "user" and not texts.is_switch_note(content):
+            if texts.is_revision(content):
                 revision = content
-            elif not content.startswith("[Reminder]"):
+            elif not content.startswith(texts.REMINDER):
                 task = content
             results = []
         elif role == "assistant":
@@ -86,8 +86,7 @@ def _file_content(path: str, task: str) -> str:
             return f"from {module} import main\n\n\ndef test_main() -> None:\n    main()\n"
         return f'"""{stem}: written by the codelab-agent demo model."""\n\n\ndef main() -> None:\n    print("{stem} works")\n\n\nif __name__ == "__main__":\n    main()\n'
     if path.endswith(".md"):
-        subtask = re.search(r"^Your subtask \([^)]*\): (.+)$", task, re.MULTILINE)
-        title = subtask.group(1) if subtask else (task.splitlines()[0][:80] if task else path)
+        title = texts.subtask_title(task) or (task.splitlines()[0][:80] if task else path)
         return f"# {title}\n\nWritten by the codelab-agent demo model.\n"
     return f"{task.splitlines()[0] if task else path}\n"
 
@@ -157,7 +156,7 @@ class DemoModel:
         if not thread.results:
             return "Let me look at the workspace first.", (_call("list_files", path=".", recursive=False),)
         last_tool, last_result = thread.results[-1]
-        if last_tool == "create_plan" and not last_result.startswith("Error"):
+        if last_tool == "create_plan" and not last_result.startswith(texts.ERROR):
             return "The plan awaits your approval.", ()
         slug = _slug(thread.task)
         subtasks: list[dict[str, Any]] = [
@@ -243,9 +242,9 @@ class DemoModel:
             tool, result = thread.results[-1]
             if tool == "ask_followup_question":
                 return "", ()
-            if result.startswith("Cancelled"):  # the call never ran: make it again
+            if result == texts.CANCELLED_RESULT:  # the call never ran: make it again
                 return self._code(_Thread(thread.task, thread.results[:-1], thread.revision), agent)
-            if result.startswith(REJECTED):
+            if result.startswith(texts.REJECTED):
                 return "", (_call("attempt_completion", result=f"Did not write the file: {result}"),)
             if tool in ("write_file", "edit_file") and target:
                 return "", (_call("attempt_completion", result=f"Wrote {target.group(1)}."),)

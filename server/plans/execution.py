@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from protocol.enums import MessageRole, PlanStatus, StatusEvent, SubtaskStatus, TurnStatus
 from protocol.methods import TurnResult
+from server.agents import texts
 from server.plans import rules as planning
 from server.plans.rules import scope_of
 from server.turn.agent_step import (
@@ -36,10 +37,6 @@ from storage.records import MessageKind, PlanRow, SessionRow, SubtaskRow
 SubtaskAction = Callable[[Unit, PlanRow, str], Awaitable[None]]
 
 PLAN_NUDGES = 1
-PLAN_NUDGE = (
-    "[Reminder] You are working on one subtask of a plan. When it is done, call attempt_completion with its "
-    "result (alone); if something is missing, use your tools."
-)
 
 
 class SubtaskConduct:
@@ -72,7 +69,7 @@ class SubtaskConduct:
                 return None
             case TextOnly(text=text):
                 if unit.session.nudges < PLAN_NUDGES:
-                    await nudge(unit, unit.session.current_agent, PLAN_NUDGE, self.scope)
+                    await nudge(unit, unit.session.current_agent, texts.PLAN_NUDGE, self.scope)
                 else:
                     await self._done(unit, text or "(no result given)")
                 return None
@@ -168,7 +165,9 @@ async def reject(unit: Unit, plan: PlanRow, feedback: str | None) -> TurnResult:
 async def revise(unit: Unit, plan: PlanRow, feedback: str) -> None:
     """The architect gets the feedback and will submit version N+1."""
     await set_plan_status(unit, plan.id, PlanStatus.REJECTED)
-    await unit.say(MessageRole.USER, f"Revise the plan (version {plan.version}): {feedback}", kind=MessageKind.REVISION)
+    await unit.say(
+        MessageRole.USER, texts.REVISION.format(version=plan.version, feedback=feedback), kind=MessageKind.REVISION
+    )
     await unit.update(active_plan_id=None, turn_steps=0, nudges=0)
     await fire(unit, Event.REVISION_REQUESTED)
 

@@ -14,14 +14,13 @@ from protocol.enums import (
 from protocol.errors import ErrorCode
 from protocol.methods import ErrorInfo, TurnResult
 from protocol.notifications import PLAN_UPDATE, PlanUpdateNotification
+from server.agents import texts
 from server.plans import rules as planning
 from server.turn.deps import Kit
 from server.turn.fsm import Event
 from server.turn.tool_results import call_scope
 from server.turn.unit import Unit, fire
 from storage.records import MessageKind, PlanRow
-
-CANCELLED_RESULT = "Cancelled by the user before a result arrived (the editor may not have run this call)."
 
 
 def turn_result(unit: Unit, status: TurnStatus, message: str | None = None, **extra: object) -> TurnResult:
@@ -99,7 +98,7 @@ async def close_pending(unit: Unit, text: str) -> None:
 
 async def cancel(kit: Kit, unit: Unit) -> TurnResult:
     """End the turn as cancelled: unanswered calls closed; an executing plan paused."""
-    await close_pending(unit, CANCELLED_RESULT)
+    await close_pending(unit, texts.CANCELLED_RESULT)
     plan = await active_plan(unit)
     state = unit.session.state
     if plan is not None and plan.status is PlanStatus.IN_PROGRESS and state is not SessionState.PLAN_PAUSED:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from protocol.enums import AgentName, MessageRole, StatusEvent, TurnStatus
 from protocol.methods import TurnResult
 from protocol.tools import CreatePlanArgs
+from server.agents import texts
 from server.plans import rules as planning
 from server.turn.agent_step import (
     Completed,
@@ -25,11 +26,6 @@ from storage.records import MessageKind
 
 ARCHITECT_NUDGES = 2
 EMPTY_NUDGES = 2
-ARCHITECT_NUDGE = (
-    "[Reminder] You must call create_plan with your plan, or ask_followup_question if you need "
-    "information from the user. Do not answer with text alone."
-)
-EMPTY_NUDGE = "[Reminder] Your reply was empty. Continue the task: call a tool, or answer."
 
 
 class PlainTurn:
@@ -59,7 +55,7 @@ class PlainTurn:
         s = unit.session
         if s.current_agent is AgentName.ARCHITECT:
             if s.nudges < ARCHITECT_NUDGES:
-                await nudge(unit, s.current_agent, ARCHITECT_NUDGE, None)
+                await nudge(unit, s.current_agent, texts.ARCHITECT_NUDGE, None)
                 return None
             return await fail(
                 kit,
@@ -68,7 +64,7 @@ class PlainTurn:
             )
         if not text:
             if s.nudges < EMPTY_NUDGES:
-                await nudge(unit, s.current_agent, EMPTY_NUDGE, None)
+                await nudge(unit, s.current_agent, texts.EMPTY_NUDGE, None)
                 return None
             return await fail(kit, unit, "the model kept answering with empty replies")
         return await complete_task(unit, text)

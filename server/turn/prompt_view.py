@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.enums import MessageRole
+from server.agents import texts
 from server.agents.specs import AgentSpec
 from storage.records import MessageRow, PlanRow, SubtaskRow
 
@@ -36,7 +37,7 @@ def agent_view(
         if message.role is MessageRole.USER:
             view.append({"role": "user", "content": message.content})
         elif message.role is MessageRole.SYSTEM:
-            view.append({"role": "user", "content": f"[{message.content}]"})
+            view.append({"role": "user", "content": texts.system_note(message.content)})
         elif message.role is MessageRole.ASSISTANT:
             if message.tool_calls and message.segment == segment:
                 view.append(
@@ -65,7 +66,7 @@ def subtask_brief(plan: PlanRow, subtask: SubtaskRow) -> str:
     lines = [
         "You are working on one subtask of a plan that the user approved.",
         "",
-        f"Your subtask ({subtask.id}): {subtask.title}",
+        texts.SUBTASK_HEADING.format(id=subtask.id, title=subtask.title),
         subtask.description or "(no further description)",
         "",
         f"The plan's goal: {plan.goal}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from protocol.enums import DecidedBy, Decision, MessageRole, ToolCallStatus, ToolResultStatus
 from protocol.errors import ToolCallAlreadyAnswered
 from protocol.methods import ToolResultParams
+from server.agents import texts
 from server.agents.approval import remember_rules
 from server.agents.tools import BY_NAME
 from server.turn.unit import Unit
@@ -13,7 +14,7 @@ from storage.records import ApprovalRow, ThreadScope, ToolCallRow, now
 
 def format_tool_result(p: ToolResultParams) -> str:
     if p.status is ToolResultStatus.REJECTED:
-        text = "The user rejected this tool call."
+        text = texts.REJECTED
         return f"{text} Feedback: {p.feedback}" if p.feedback else text
     body = p.content if p.content else "(no output)"
     if p.status is ToolResultStatus.ERROR:

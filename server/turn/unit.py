@@ -22,6 +22,7 @@ from protocol.enums import AgentName, MessageRole, PlanStatus, SessionState, Sta
 from protocol.errors import SessionBusy
 from protocol.methods import TurnResult
 from protocol.notifications import STATUS, Notification, StatusNotification
+from server.agents import texts
 from server.faults import FAULTS
 from server.turn import fsm
 from server.turn.fsm import Event
@@ -169,7 +170,7 @@ async def switch_agent(unit: Unit, to: AgentName, reason: str) -> None:
     src = unit.session.current_agent
     if src == to:
         return
-    note = f"Agent switched: {src} → {to}. {reason}".strip()
+    note = texts.switch_note(src, to, reason)
     await unit._set(current_agent=to, switch_count=unit.session.switch_count + 1)  # pyright: ignore[reportPrivateUsage]
     await unit.say(MessageRole.SYSTEM, note, kind=MessageKind.SWITCH_NOTE)
     log.info("session %s: %s", unit.session.id, note)
