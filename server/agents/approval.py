@@ -44,6 +44,9 @@ program as written (`ls` allows `ls -la`, not `/tmp/evil/ls`; `git status` allow
 "Approve always" on a command remembers the program, and the subcommand when it has
 one, of every plain simple command of the chain, as words; a line that is not a plain
 chain remembers nothing and asks again next time.
+
+Over 300 lines: the rule matching (deny and allow rules over parsed commands) and the
+path checks of command arguments are the policy; the parsing itself is `shell.py`.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ inside the same transaction, what that means: the plain turn ends, nudges or tak
 architect's plan; the plan engine marks the subtask done, nudges once or fails it. The
 step knows nothing of plans: it knows the thread it writes to (its scope) and whether
 the agent may switch.
+
+Over 300 lines because the outcome types and the `Conduct` interface live beside the
+step that produces them; the reply handling itself is one class.
 """
 
 from __future__ import annotations
