@@ -14,14 +14,44 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from server.chat.client import SidecarClient, SidecarExited
+from lsprotocol.types import ProgressParams
+
+from protocol.enums import Mode, PlanDecision, PlanStatus, StatusEvent, SubtaskStatus, ToolResultStatus, TurnStatus
+from protocol.methods import (
+    APPROVE_PLAN,
+    CANCEL,
+    RESUME,
+    SEND_MESSAGE,
+    TOOL_RESULT,
+    ApprovePlanParams,
+    CancelParams,
+    ResumeParams,
+    SendMessageParams,
+    ToolResultParams,
+    TurnResult,
+)
+from protocol.notifications import (
+    PlanUpdateNotification,
+    StatusNotification,
+    StreamNotification,
+    ToolCallNotification,
+)
+from protocol.plans import Plan
+from server.chat.client import MalformedMessage, Notice, SidecarClient, SidecarError
 from server.chat.tools import WorkspaceTools
 from server.settings import DEMO_MODEL, default_model
 
-EXIT_CODES = {"completed": 0, "failed": 1, "cancelled": 130}
-STATUS_MARK = {"pending": " ", "in_progress": "…", "done": "✓", "failed": "✗", "skipped": "-"}
+EXIT_CODES = {TurnStatus.COMPLETED: 0, TurnStatus.FAILED: 1, TurnStatus.CANCELLED: 130}
+STATUS_MARK = {
+    SubtaskStatus.PENDING: " ",
+    SubtaskStatus.IN_PROGRESS: "…",
+    SubtaskStatus.DONE: "✓",
+    SubtaskStatus.FAILED: "✗",
+    SubtaskStatus.SKIPPED: "-",
+}
+QUIET_EVENTS = (StatusEvent.STATE_CHANGED, StatusEvent.NUDGED)
+SHOWN_PLANS = (PlanStatus.IN_PROGRESS, PlanStatus.AWAITING_APPROVAL, PlanStatus.COMPLETED, PlanStatus.FAILED)
 
 
 def _say(text: str = "", *, end: str = "\n") -> None:
@@ -40,44 +70,42 @@ class Chat:
     def __init__(self, args: argparse.Namespace, workspace: Path) -> None:
         self.args = args
         self.tools = WorkspaceTools(workspace)
-        self.calls: dict[str, dict[str, Any]] = {}
+        self.calls: dict[str, ToolCallNotification] = {}
         self.streaming = False
         self.session: str | None = args.resume
         self.client = SidecarClient(self._on_notification)
 
     # --- what the sidecar tells us -------------------------------------------------
 
-    def _on_notification(self, method: str, params: dict[str, Any]) -> None:
-        if self.session is None and "sessionId" in params:
-            self.session = params["sessionId"]
+    def _on_notification(self, notice: Notice) -> None:
+        if self.session is None and not isinstance(notice, ProgressParams):
+            self.session = notice.session_id
             self._end_stream()
             _say(f"  · session {self.session}")
-        if method == "agent/stream":
+        if isinstance(notice, StreamNotification):
             if not self.streaming:
-                _say(f"[{params['agent']}] ", end="")
+                _say(f"[{notice.agent}] ", end="")
                 self.streaming = True
-            _say(params["delta"], end="")
+            _say(notice.delta, end="")
             return
         self._end_stream()
-        if method == "agent/toolCall":
-            self.calls[params["callId"]] = params
-        elif method == "agent/status" and params["event"] not in ("state_changed", "nudged"):
-            _say(f"  · {params['event']}: {params['detail']}")
-        elif method == "agent/planUpdate":
-            plan = params["plan"]
-            if plan["status"] in ("in_progress", "awaiting_approval", "completed", "failed"):
-                self._show_plan(plan)
+        if isinstance(notice, ToolCallNotification):
+            self.calls[notice.call_id] = notice
+        elif isinstance(notice, StatusNotification) and notice.event not in QUIET_EVENTS:
+            _say(f"  · {notice.event}: {notice.detail}")
+        elif isinstance(notice, PlanUpdateNotification) and notice.plan.status in SHOWN_PLANS:
+            self._show_plan(notice.plan)
 
     def _end_stream(self) -> None:
         if self.streaming:
             _say()
             self.streaming = False
 
-    def _show_plan(self, plan: dict[str, Any]) -> None:
-        _say(f"Plan v{plan['version']} ({plan['status']}): {plan['goal']}")
-        for s in plan["subtasks"]:
-            deps = f" after {', '.join(s['dependencies'])}" if s["dependencies"] else ""
-            _say(f"  [{STATUS_MARK.get(s['status'], '?')}] {s['id']} {s['title']} ({s['agent']}{deps})")
+    def _show_plan(self, plan: Plan) -> None:
+        _say(f"Plan v{plan.version} ({plan.status}): {plan.goal}")
+        for s in plan.subtasks:
+            deps = f" after {', '.join(s.dependencies)}" if s.dependencies else ""
+            _say(f"  [{STATUS_MARK[s.status]}] {s.id} {s.title} ({s.agent}{deps})")
 
     # --- the loop ------------------------------------------------------------------
 
@@ -87,23 +115,22 @@ class Chat:
         )
         try:
             if self.args.resume:
-                result = await self.client.request("agent/resume", {"sessionId": self.args.resume})
+                result = await self.client.turn(RESUME, ResumeParams(session_id=self.args.resume))
             else:
-                result = await self.client.request(
-                    "agent/sendMessage", {"text": self.args.task, "mode": self.args.mode}
+                result = await self.client.turn(
+                    SEND_MESSAGE, SendMessageParams(text=self.args.task, mode=Mode(self.args.mode))
                 )
             while True:
                 self._end_stream()
-                status = result["status"]
-                if status in EXIT_CODES:
+                if result.status in EXIT_CODES:
                     return self._finish(result)
-                if status == "awaiting_tool_results":
+                if result.status == TurnStatus.AWAITING_TOOL_RESULTS:
                     result = await self._tool_calls(result)
-                elif status == "awaiting_user_input":
+                elif result.status == TurnStatus.AWAITING_USER_INPUT:
                     result = await self._question(result)
-                elif status == "awaiting_plan_approval":
+                elif result.status == TurnStatus.AWAITING_PLAN_APPROVAL:
                     result = await self._plan(result)
-        except SidecarExited as exc:
+        except SidecarError as exc:
             self._end_stream()
             _say(f"Stopped: {exc}.")
             if self.session:
@@ -114,37 +141,38 @@ class Chat:
         finally:
             await self.client.stop()
 
-    def _finish(self, result: dict[str, Any]) -> int:
-        status = result["status"]
-        if status == "failed":
-            error: dict[str, Any] = result.get("error") or {}
-            _say(f"Failed: {error.get('message') or result.get('message')}")
-        elif result.get("message"):
-            _say(result["message"])
-        return EXIT_CODES[status]
+    def _finish(self, result: TurnResult) -> int:
+        if result.status == TurnStatus.FAILED:
+            _say(f"Failed: {(result.error.message if result.error else None) or result.message}")
+        elif result.message:
+            _say(result.message)
+        return EXIT_CODES[result.status]
 
-    async def _tool_calls(self, result: dict[str, Any]) -> dict[str, Any]:
-        session = result["sessionId"]
-        for call_id in result["pendingToolCalls"]:
-            call = self.calls[call_id]
-            answer: dict[str, Any] = {"sessionId": session, "callId": call_id}
-            verdict, feedback = (
-                await self._approve(call) if call["requiresApproval"] and not self.args.yes else ("y", "")
-            )
+    async def _tool_calls(self, result: TurnResult) -> TurnResult:
+        session = result.session_id
+        for call_id in result.pending_tool_calls:
+            call = self.calls.get(call_id)
+            if call is None:
+                raise MalformedMessage("turn result", f"pending tool call {call_id} was never announced")
+            verdict, feedback = await self._approve(call) if call.requires_approval and not self.args.yes else ("y", "")
             if verdict == "n":
-                answer.update(status="rejected", feedback=feedback or None)
+                answer = ToolResultParams(
+                    session_id=session, call_id=call_id, status=ToolResultStatus.REJECTED, feedback=feedback or None
+                )
             else:
-                status, content = self.tools.run(call["name"], call["arguments"])
-                answer.update(status=status.value, content=content, remember=verdict == "a")
-                _say(f"  · {call['name']}: {status.value}")
-            result = await self.client.request("agent/toolResult", {k: v for k, v in answer.items() if v is not None})
+                status, content = self.tools.run(call.name, call.arguments)
+                answer = ToolResultParams(
+                    session_id=session, call_id=call_id, status=status, content=content, remember=verdict == "a"
+                )
+                _say(f"  · {call.name}: {status.value}")
+            result = await self.client.turn(TOOL_RESULT, answer)
         return result
 
-    async def _approve(self, call: dict[str, Any]) -> tuple[str, str]:
-        _say(f"\n{call['name']} {json.dumps({k: v for k, v in call['arguments'].items() if k != 'content'})}")
-        if call.get("reason"):
-            _say(f"  ({call['reason']})")
-        diff = self.tools.preview(call["name"], call["arguments"])
+    async def _approve(self, call: ToolCallNotification) -> tuple[str, str]:
+        _say(f"\n{call.name} {json.dumps({k: v for k, v in call.arguments.items() if k != 'content'})}")
+        if call.reason:
+            _say(f"  ({call.reason})")
+        diff = self.tools.preview(call.name, call.arguments)
         if diff:
             _say(diff.rstrip())
         while True:
@@ -154,27 +182,34 @@ class Chat:
             if choice in {"n", ""}:
                 return "n", await _ask("Feedback for the agent (optional): ")
 
-    async def _question(self, result: dict[str, Any]) -> dict[str, Any]:
-        _say(f"? {result.get('message')}")
+    async def _question(self, result: TurnResult) -> TurnResult:
+        _say(f"? {result.message}")
         answer = await _ask("> ")
         if not answer:  # no answer (end of input): end the turn rather than wait forever
-            await self.client.request("agent/cancel", {"sessionId": result["sessionId"]})
-            return {**result, "status": "cancelled"}
-        return await self.client.request("agent/sendMessage", {"sessionId": result["sessionId"], "text": answer})
+            await self.client.request(CANCEL, CancelParams(session_id=result.session_id))
+            cancelled = result.model_copy()
+            cancelled.status = TurnStatus.CANCELLED
+            return cancelled
+        return await self.client.turn(SEND_MESSAGE, SendMessageParams(session_id=result.session_id, text=answer))
 
-    async def _plan(self, result: dict[str, Any]) -> dict[str, Any]:
-        params: dict[str, Any] = {"sessionId": result["sessionId"], "planId": result["planId"], "decision": "approve"}
+    async def _plan(self, result: TurnResult) -> TurnResult:
+        decision, feedback = PlanDecision.APPROVE, None
         if not self.args.yes:
             choice = (await _ask("Approve the plan? [a]pprove / [r]eject / re[v]ise: ")).lower()[:1]
             if choice == "r":
-                params["decision"] = "reject"
+                decision = PlanDecision.REJECT
             elif choice == "v":
-                params.update(decision="revise", feedback=await _ask("What should change? "))
-        return await self.client.request("agent/approvePlan", params)
+                decision, feedback = PlanDecision.REVISE, await _ask("What should change? ")
+        if result.plan_id is None:
+            raise MalformedMessage("turn result", f"{result.status} without a plan id")
+        params = ApprovePlanParams(
+            session_id=result.session_id, plan_id=result.plan_id, decision=decision, feedback=feedback
+        )
+        return await self.client.turn(APPROVE_PLAN, params)
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    if not args.task and not args.resume:
+    if not (args.task and args.task.strip()) and not args.resume:
         sys.stderr.write("codelab-agent chat: give a task, or --resume SESSION\n")
         return 2
     workspace = Path(args.workspace).expanduser().resolve()

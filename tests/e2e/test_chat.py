@@ -56,6 +56,12 @@ def test_a_follow_up_question_is_answered_at_the_prompt(workspace: Path, db_path
     assert (workspace / "main.py").exists()
 
 
+def test_a_blank_task_is_a_usage_error(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "   ")
+    assert done.returncode == 2 and "give a task" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_no_task_is_a_usage_error(workspace: Path, db_path: Path) -> None:
     done = chat(workspace, db_path)
     assert done.returncode == 2 and "give a task" in done.stderr
