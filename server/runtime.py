@@ -46,7 +46,6 @@ from server.plans import rules as planning
 from server.turn import fsm
 from server.turn import tool_results as results
 from server.turn.deps import Kit
-from server.turn.endings import cancel as cancel_turn
 from server.turn.endings import turn_result
 from server.turn.fsm import WORKING, Event
 from server.turn.incoming import take_message
@@ -202,7 +201,7 @@ class Runtime:
             if not fsm.allowed(s.state, Event.CANCELLED):
                 return CancelResult(cancelled=False)
             async with self.kit.commit(s.id) as unit:
-                await cancel_turn(self.kit, unit)
+                await execution.end_cancelled(self.kit, unit)
             return CancelResult(cancelled=True)
 
     # --- sessions -----------------------------------------------------------------

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from protocol.enums import MessageRole, PlanStatus, StatusEvent, SubtaskStatus, TurnStatus
-from protocol.methods import TurnResult
+from protocol.enums import MessageRole, PlanStatus, SessionState, StatusEvent, SubtaskStatus, TurnStatus
+from protocol.errors import ErrorCode
+from protocol.methods import ErrorInfo, TurnResult
 from server.agents import texts
 from server.plans import rules as planning
 from server.plans.rules import scope_of
@@ -28,7 +29,7 @@ from server.turn.agent_step import (
     nudge,
 )
 from server.turn.deps import Kit, Scope
-from server.turn.endings import fail, plan_changed, set_plan_status, turn_result
+from server.turn.endings import active_plan, cancel, close_pending, fail, plan_changed, set_plan_status, turn_result
 from server.turn.fsm import Event
 from server.turn.prompt_view import subtask_brief
 from server.turn.unit import Unit, fire, switch_agent
@@ -63,7 +64,7 @@ class SubtaskConduct:
             case Continues():
                 return None
             case Completed(result=text, failed=True) | OutOfSteps(reason=text):
-                return await fail(kit, unit, text)
+                return await fail_subtask(kit, unit, self.plan, text)
             case Completed(result=text):
                 await self._done(unit, text)
                 return None
@@ -104,7 +105,9 @@ async def plan_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> TurnResul
             return None
         if all(t.status in planning.SETTLED for t in plan.subtasks):
             return await _complete_plan(kit, unit, plan)
-        return await fail(kit, unit, "no subtask can run: " + ", ".join(f"{t.id} is {t.status}" for t in plan.subtasks))
+        return await fail_subtask(
+            kit, unit, plan, "no subtask can run: " + ", ".join(f"{t.id} is {t.status}" for t in plan.subtasks)
+        )
 
 
 async def _start_subtask(kit: Kit, unit: Unit, plan: PlanRow, subtask_id: str) -> None:
@@ -191,3 +194,57 @@ async def skip_subtask(unit: Unit, plan: PlanRow, subtask_id: str) -> None:
         StatusEvent.SUBTASK_SKIPPED, f"subtask {subtask_id} skipped", {"planId": plan.id, "subtaskId": subtask_id}
     )
     await resume_plan(unit, plan, f"subtask {subtask_id} skipped; the plan resumes")
+
+
+async def in_progress(unit: Unit) -> PlanRow | None:
+    """The plan a failure or a cancel of this turn belongs to: one still executing."""
+    plan = await active_plan(unit)
+    if (
+        plan is not None
+        and plan.status is PlanStatus.IN_PROGRESS
+        and unit.session.state is not SessionState.PLAN_PAUSED
+    ):
+        return plan
+    return None
+
+
+async def fail_subtask(
+    kit: Kit, unit: Unit, plan: PlanRow, reason: str, code: int = ErrorCode.MODEL_ERROR
+) -> TurnResult:
+    """The running subtask and the plan fail; the session waits for `agent/retrySubtask`
+    or `agent/skipSubtask`."""
+    subtask = planning.current(plan)
+    if subtask is not None:
+        await unit.tx.plans.set_subtask(plan.id, subtask.id, SubtaskStatus.FAILED, result=f"failed: {reason}")
+        reason = f"subtask {subtask.id} ({subtask.title}) failed: {reason}"
+        unit.status(StatusEvent.SUBTASK_FAILED, reason, {"planId": plan.id, "subtaskId": subtask.id})
+    await set_plan_status(unit, plan.id, PlanStatus.FAILED)
+    unit.status(StatusEvent.PLAN_FAILED, reason, {"planId": plan.id})
+    unit.later(kit.progress.end(unit.session.id, "plan failed"))
+    result = turn_result(unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason), plan_id=plan.id)
+    await fire(unit, Event.PLAN_HALTED, result=result)
+    return result
+
+
+async def pause(kit: Kit, unit: Unit, plan: PlanRow) -> TurnResult:
+    """Cancelled inside a plan: unanswered calls closed, the plan paused (`agent/resume`
+    continues it with the same subtask)."""
+    await close_pending(unit, texts.CANCELLED_RESULT)
+    await set_plan_status(unit, plan.id, PlanStatus.PAUSED)
+    unit.status(StatusEvent.PLAN_PAUSED, "plan paused: the turn was cancelled", {"planId": plan.id})
+    unit.later(kit.progress.end(unit.session.id, "plan paused"))
+    result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled; agent/resume continues the plan.", plan_id=plan.id)
+    await fire(unit, Event.CANCELLED, result=result)
+    return result
+
+
+async def end_failed(kit: Kit, unit: Unit, reason: str, code: int = ErrorCode.MODEL_ERROR) -> TurnResult:
+    """A turn fails: its plan's subtask if one is executing, else the turn."""
+    plan = await in_progress(unit)
+    return await (fail_subtask(kit, unit, plan, reason, code) if plan else fail(unit, reason, code))
+
+
+async def end_cancelled(kit: Kit, unit: Unit) -> TurnResult:
+    """A turn is cancelled: its executing plan pauses, else the turn ends."""
+    plan = await in_progress(unit)
+    return await (pause(kit, unit, plan) if plan else cancel(unit))

@@ -6,8 +6,6 @@ from protocol.enums import (
     MessageRole,
     PlanStatus,
     SessionState,
-    StatusEvent,
-    SubtaskStatus,
     ToolCallStatus,
     TurnStatus,
 )
@@ -16,7 +14,6 @@ from protocol.methods import ErrorInfo, TurnResult
 from protocol.notifications import PLAN_UPDATE, PlanUpdateNotification
 from server.agents import texts
 from server.plans import rules as planning
-from server.turn.deps import Kit
 from server.turn.fsm import Event
 from server.turn.tool_results import call_scope
 from server.turn.unit import Unit, fire
@@ -65,24 +62,8 @@ async def complete_task(unit: Unit, text: str) -> TurnResult:
     return result
 
 
-async def fail(kit: Kit, unit: Unit, reason: str, code: int = ErrorCode.MODEL_ERROR) -> TurnResult:
-    """End the turn as failed; inside a plan, the subtask and the plan fail and the
-    session waits for `agent/retrySubtask` or `agent/skipSubtask`."""
-    plan = await active_plan(unit)
-    if unit.session.state is SessionState.EXECUTING_PLAN and plan is not None:
-        subtask = planning.current(plan)
-        if subtask is not None:
-            await unit.tx.plans.set_subtask(plan.id, subtask.id, SubtaskStatus.FAILED, result=f"failed: {reason}")
-            reason = f"subtask {subtask.id} ({subtask.title}) failed: {reason}"
-            unit.status(StatusEvent.SUBTASK_FAILED, reason, {"planId": plan.id, "subtaskId": subtask.id})
-        await set_plan_status(unit, plan.id, PlanStatus.FAILED)
-        unit.status(StatusEvent.PLAN_FAILED, reason, {"planId": plan.id})
-        unit.later(kit.progress.end(unit.session.id, "plan failed"))
-        result = turn_result(
-            unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason), plan_id=plan.id
-        )
-        await fire(unit, Event.PLAN_HALTED, result=result)
-        return result
+async def fail(unit: Unit, reason: str, code: int = ErrorCode.MODEL_ERROR) -> TurnResult:
+    """End the turn as failed (inside a plan, `plans.execution.fail_subtask` instead)."""
     result = turn_result(unit, TurnStatus.FAILED, reason, error=ErrorInfo(code=code, message=reason))
     await fire(unit, Event.TURN_FAILED, result=result)
     return result
@@ -96,19 +77,11 @@ async def close_pending(unit: Unit, text: str) -> None:
             await unit.say(MessageRole.TOOL, text, kind=MessageKind.CANCELLED, tool_call_id=call.call_id, scope=scope)
 
 
-async def cancel(kit: Kit, unit: Unit) -> TurnResult:
-    """End the turn as cancelled: unanswered calls closed; an executing plan paused."""
+async def cancel(unit: Unit) -> TurnResult:
+    """End the turn as cancelled: unanswered calls closed, a plan awaiting approval
+    dropped (inside an executing plan, `plans.execution.pause` instead)."""
     await close_pending(unit, texts.CANCELLED_RESULT)
-    plan = await active_plan(unit)
-    state = unit.session.state
-    if plan is not None and plan.status is PlanStatus.IN_PROGRESS and state is not SessionState.PLAN_PAUSED:
-        await set_plan_status(unit, plan.id, PlanStatus.PAUSED)
-        unit.status(StatusEvent.PLAN_PAUSED, "plan paused: the turn was cancelled", {"planId": plan.id})
-        unit.later(kit.progress.end(unit.session.id, "plan paused"))
-        result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled; agent/resume continues the plan.", plan_id=plan.id)
-        await fire(unit, Event.CANCELLED, result=result)
-        return result
-    if state is SessionState.AWAITING_PLAN_APPROVAL and unit.session.active_plan_id:
+    if unit.session.state is SessionState.AWAITING_PLAN_APPROVAL and unit.session.active_plan_id:
         await set_plan_status(unit, unit.session.active_plan_id, PlanStatus.CANCELLED)
         await unit.update(active_plan_id=None)
     result = turn_result(unit, TurnStatus.CANCELLED, "Cancelled.")

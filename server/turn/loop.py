@@ -17,11 +17,10 @@ from protocol.enums import SessionState, TurnStatus
 from protocol.errors import ErrorCode, ModelError
 from protocol.methods import TurnResult
 from server.models.caller import TurnCancelled
+from server.plans import execution
 from server.plans.execution import plan_step
 from server.turn.agent_step import agent_step
 from server.turn.deps import Kit
-from server.turn.endings import cancel as cancel_turn
-from server.turn.endings import fail
 from server.turn.orchestrator import assign_architect, classify_step
 from server.turn.plain import PlainTurn
 from storage.records import SessionRow
@@ -50,10 +49,10 @@ class Engine:
                 result = await self._pass(s, cancel)
             except TurnCancelled:
                 async with self.kit.commit(session_id) as unit:
-                    return await cancel_turn(self.kit, unit)
+                    return await execution.end_cancelled(self.kit, unit)
             except ModelError as exc:
                 async with self.kit.commit(session_id) as unit:
-                    return await fail(self.kit, unit, exc.message, ErrorCode.MODEL_ERROR)
+                    return await execution.end_failed(self.kit, unit, exc.message, ErrorCode.MODEL_ERROR)
             if result is not None:
                 return result
 

@@ -42,23 +42,22 @@ class PlainTurn:
                 return None
             case Completed(result=text, failed=failed):
                 await unit.say(MessageRole.ASSISTANT, text, kind=MessageKind.COMPLETION)
-                return await fail(kit, unit, text) if failed else await complete_task(unit, text)
+                return await fail(unit, text) if failed else await complete_task(unit, text)
             case TextOnly(text=text):
-                return await self._text_only(kit, unit, text)
+                return await self._text_only(unit, text)
             case PlanSubmitted(call_id=call_id, args=args):
                 return await _take_plan(kit, unit, call_id, args)
             case OutOfSteps(reason=reason):
-                return await fail(kit, unit, reason)
+                return await fail(unit, reason)
 
     @staticmethod
-    async def _text_only(kit: Kit, unit: Unit, text: str) -> TurnResult | None:
+    async def _text_only(unit: Unit, text: str) -> TurnResult | None:
         s = unit.session
         if s.current_agent is AgentName.ARCHITECT:
             if s.nudges < ARCHITECT_NUDGES:
                 await nudge(unit, s.current_agent, texts.ARCHITECT_NUDGE, None)
                 return None
             return await fail(
-                kit,
                 unit,
                 f"the architect answered {s.nudges + 1} times without calling create_plan or ask_followup_question",
             )
@@ -66,7 +65,7 @@ class PlainTurn:
             if s.nudges < EMPTY_NUDGES:
                 await nudge(unit, s.current_agent, texts.EMPTY_NUDGE, None)
                 return None
-            return await fail(kit, unit, "the model kept answering with empty replies")
+            return await fail(unit, "the model kept answering with empty replies")
         return await complete_task(unit, text)
 
 
