@@ -94,7 +94,7 @@ def _normal(url: str | None) -> str:
 
 def is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":  # not `*.localhost`: a resolver may send those anywhere
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

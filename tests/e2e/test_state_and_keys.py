@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from tests.fake_llm import FakeLLM, Reply, Scripted
@@ -83,6 +84,29 @@ async def test_a_remote_api_base_from_editor_settings_is_refused(workspace, db_p
     assert again["status"] == "failed"
     await editor.stop()
     assert OPENAI_SECRET not in log.read_text()
+
+
+async def test_an_api_base_changed_live_by_the_editor_is_refused_too(workspace, db_path, llm: FakeLLM) -> None:
+    """`workspace/didChangeConfiguration` is editor settings as well: a remote API base it
+    sets gets no key, and setting the bound one back makes the session work again."""
+    llm.script = Scripted(code=[Reply("hi")])
+    editor = await Editor(
+        workspace, db_path, model=FAKE_MODEL_LITELLM, api_base=llm.url, env={"OPENAI_API_KEY": OPENAI_SECRET}
+    ).start()
+    assert editor.client is not None
+    editor.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"codelabAgent": {"llm": {"apiBase": "http://203.0.113.9/v1"}}})
+    )
+    refused = await editor.send("hello", mode="code")
+    assert refused["status"] == "failed" and "--api-base" in refused["error"]["message"]
+    assert llm.requests == []  # nothing was sent anywhere
+    editor.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"codelabAgent": {"llm": {"apiBase": llm.url}}})
+    )
+    done = await editor.send("hello again", session_id=refused["sessionId"], mode="code")
+    assert done["status"] == "completed"
+    assert llm.requests[0].headers["authorization"] == f"Bearer {OPENAI_SECRET}"
+    await editor.stop()
 
 
 async def test_a_key_echoed_in_a_provider_error_is_redacted_everywhere(

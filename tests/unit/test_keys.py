@@ -40,7 +40,17 @@ def test_an_editor_chosen_loopback_base_never_gets_a_real_key(base: str) -> None
 
 
 @pytest.mark.parametrize(
-    "base", ["https://evil.example.com/v1", "http://10.0.0.5/v1", "http://127.0.0.1.evil.example/v1", "http://0x7f.1/"]
+    "base",
+    [
+        "https://evil.example.com/v1",
+        "http://10.0.0.5/v1",
+        "http://127.0.0.1.evil.example/v1",
+        "http://0x7f.1/",
+        "http://127.0.0.1@evil.example/v1",
+        "http://localhost.evil.example/v1",
+        "http://evil.localhost/v1",
+        "file:///etc/passwd",
+    ],
 )
 def test_an_editor_chosen_remote_base_is_refused_with_a_way_out(base: str) -> None:
     with pytest.raises(KeyRefused, match=r"--api-base .*--api-key-env"):
