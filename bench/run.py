@@ -7,7 +7,15 @@
 - RSS after start, after the first model call, after the steps;
 - prompt tokens of a 5-subtask demo plan: this design (each subtask sees its brief and
   its own thread) against sending the whole history at every step;
-- step latency with 100 sessions running at once in one sidecar.
+- step latency with 100 sessions running at once in one sidecar;
+- a 40-step task reading a 6 KB file a step in the real sidecar (`bench.reading_model`), 32,000-token and
+  claude-sonnet-4-5 windows: model calls and compactions;
+- its prompt tokens, this design against the whole history every step (litellm's `token_counter` on both);
+- its largest prompt, this design and full history;
+- its cost in USD at claude-sonnet-4-5 prices (litellm's offline map), this design and full history, without
+  a prompt cache and with one modelled as Anthropic's (`bench.long_task`).
+
+`--only long-task` runs only the long task's rows.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
-from bench import instant_llm  # noqa: E402
+from bench import instant_llm, long_task, reading_model  # noqa: E402
+from bench.tokens import MODEL, Tokens, load_litellm  # noqa: E402
 from server.chat.tools import WorkspaceTools  # noqa: E402
 from server.lsp.jsonrpc import raw_converter  # noqa: E402
 
@@ -54,9 +63,11 @@ class Client:
         for method in ("agent/stream", "agent/status", "agent/planUpdate"):
             self.lsp.feature(method)(lambda params: None)
 
-    async def start(self, *args: str, options: dict[str, Any] | None = None, workspace: Path) -> float:
+    async def start(
+        self, *args: str, options: dict[str, Any] | None = None, workspace: Path, env: dict[str, str] | None = None
+    ) -> float:
         started = time.perf_counter()
-        await self.lsp.start_io(*args, env=ENV, cwd=str(workspace))
+        await self.lsp.start_io(*args, env={**ENV, **(env or {})}, cwd=str(workspace))
         await self.lsp.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(), root_uri=workspace.as_uri(), initialization_options=options
@@ -113,7 +124,9 @@ async def cold_start(runs: int, tmp: Path) -> list[float]:
     return times
 
 
-async def sidecar(tmp: Path, name: str, model: list[str], files: int = 0, steps: int = 50) -> tuple[Client, Path]:
+async def sidecar(
+    tmp: Path, name: str, model: list[str], files: int = 0, steps: int = 50, *, env: dict[str, str] | None = None
+) -> tuple[Client, Path]:
     """A sidecar on a fresh database, in a workspace of `files` small files."""
     workspace = tmp / name
     workspace.mkdir()
@@ -130,6 +143,7 @@ async def sidecar(tmp: Path, name: str, model: list[str], files: int = 0, steps:
         *model,
         options={"limits": {"maxSteps": steps + 50}},
         workspace=workspace,
+        env=env,
     )
     return client, workspace
 
@@ -236,6 +250,51 @@ async def plan_tokens(tmp: Path) -> tuple[int, int, int]:
     return len(state["plan"]["subtasks"]), ours, full
 
 
+LONG_STEPS = 40
+
+
+async def reading_task(tmp: Path, window: int) -> tuple[list[long_task.Request], dict[str, Any]]:
+    """The code agent (`bench.reading_model`) reads `LONG_STEPS` 6 KB files, one a step,
+    in a sidecar told the model's window is `window`: the requests it made, the session."""
+    name = f"long-{window}"
+    log = tmp / f"{name}.jsonl"
+    adapter = ["py:bench.reading_model:ReadingModel", "--context-window", str(window)]
+    client, workspace = await sidecar(tmp, name, adapter, env={reading_model.LOG_ENV: str(log)})
+    for number in range(1, LONG_STEPS + 1):
+        (workspace / reading_model.path_of(number)).write_text(reading_model.file_text(number, LONG_STEPS))
+    result = await client.request("agent/sendMessage", {"text": reading_model.TASK, "mode": "code"})
+    session = result["sessionId"]
+    tools = WorkspaceTools(workspace)
+    while result["status"] == "awaiting_tool_results":
+        _, call = await client.calls.get()
+        status, content = tools.run(call["name"], call["arguments"])
+        result = await client.request(
+            "agent/toolResult",
+            {"sessionId": session, "callId": call["callId"], "status": status.value, "content": content},
+        )
+    assert result["status"] == "completed", result
+    state = await client.request("agent/getSession", {"sessionId": session})
+    await client.stop()
+    return long_task.read_log(log), state
+
+
+async def long_task_rows(tmp: Path) -> list[tuple[str, str]]:
+    """The reading task with a 32,000-token window and with the window litellm's map gives
+    `MODEL`, the two at once (the second starts once litellm, importing meanwhile, says it)."""
+    small = asyncio.ensure_future(reading_task(tmp, 32_000))
+    litellm = await load_litellm()
+    mapped = int(litellm.get_model_info(MODEL)["max_input_tokens"])
+    runs = await asyncio.gather(small, reading_task(tmp, mapped))
+    tokens = Tokens(litellm)
+    rows: list[tuple[str, str]] = []
+    for (requests, state), window, what in zip(
+        runs, (32_000, mapped), ("compaction's default window", f"{MODEL}, litellm's map"), strict=True
+    ):
+        outcome = long_task.measure(litellm, tokens, window, requests, state)
+        rows += long_task.rows(outcome, LONG_STEPS, what)
+    return rows
+
+
 async def concurrent_steps(sessions: int, steps: int, tmp: Path) -> list[float]:
     """Step latencies with `sessions` sessions stepping at once in one sidecar (demo model)."""
     client, workspace = await sidecar(tmp, f"many-{sessions}", ["demo"], files=steps + 2, steps=steps)
@@ -294,26 +353,18 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.2f} ms"
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--cold-runs", type=int, default=10)
-    parser.add_argument("--sessions", type=int, default=100)
-    parser.add_argument("--session-steps", type=int, default=20)
-    args = parser.parse_args()
+async def core_rows(args: argparse.Namespace, tmp: Path) -> list[tuple[str, str]]:
     server, url = await instant_llm.start()
-    with tempfile.TemporaryDirectory() as directory:
-        tmp = Path(directory)
-        cold = await cold_start(args.cold_runs, tmp)
-        demo, _, _ = await sidecar_steps(args.steps, tmp, ["demo"])
-        steps, memory, model = await sidecar_steps(args.steps, tmp, ["openai/instant", "--api-base", url])
-        floor = await floor_steps(args.steps, tmp)
-        subtasks, ours, full = await plan_tokens(tmp)
-        many = await concurrent_steps(args.sessions, args.session_steps, tmp)
-        single = await concurrent_steps(1, args.session_steps, tmp)
-        policy_first, policy = policy_decisions(200, tmp)
+    cold = await cold_start(args.cold_runs, tmp)
+    demo, _, _ = await sidecar_steps(args.steps, tmp, ["demo"])
+    steps, memory, model = await sidecar_steps(args.steps, tmp, ["openai/instant", "--api-base", url])
+    floor = await floor_steps(args.steps, tmp)
+    subtasks, ours, full = await plan_tokens(tmp)
+    many = await concurrent_steps(args.sessions, args.session_steps, tmp)
+    single = await concurrent_steps(1, args.session_steps, tmp)
+    policy_first, policy = policy_decisions(200, tmp)
     server.close()
-    rows = [
+    return [
         ("cold start → initialize result (p50)", ms(statistics.median(cold))),
         ("cold start → initialize result (max)", ms(max(cold))),
         (f"step toolResult → toolCall, in-process demo model (p50, {args.steps} steps)", ms(pct(demo, 0.5))),
@@ -336,6 +387,20 @@ async def main() -> None:
         (f"approval of execute_command, per decision ({len(POLICY_COMMANDS)} lines, p50)", ms(pct(policy, 0.5))),
         ("approval of execute_command, per decision (p99)", ms(pct(policy, 0.99))),
     ]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--cold-runs", type=int, default=10)
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--session-steps", type=int, default=20)
+    parser.add_argument("--only", choices=["long-task"], help="run only the long reading task's rows")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        rows = [] if args.only else await core_rows(args, tmp)
+        rows += await long_task_rows(tmp)
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}} | value")
     print(f"{'-' * width}-|-{'-' * 12}")

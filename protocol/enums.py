@@ -117,6 +117,7 @@ class StatusEvent(StrEnum):
     RETRYING = "retrying"
     NUDGED = "nudged"
     STATE_CHANGED = "state_changed"
+    CONTEXT_COMPACTED = "context_compacted"
 
 
 class ClassifiedAgent(StrEnum):

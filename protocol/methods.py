@@ -110,6 +110,20 @@ class ErrorInfo(WireModel):
     message: str
 
 
+class TurnUsage(WireModel):
+    """A turn's own model usage, across its agents, from its first request so far."""
+
+    requests: int = 0
+    prompt_tokens: int = Field(default=0, description="Input tokens, cached ones included.")
+    cached_tokens: int = Field(default=0, description="Input tokens the provider served from its prompt cache.")
+    completion_tokens: int = 0
+    cost_usd: float | None = Field(
+        default=None,
+        description="USD by litellm's offline price map; absent when a request's price is unknown (never a "
+        "partial sum).",
+    )
+
+
 class TurnResult(WireModel):
     """What a request that starts or continues work returns at the turn's stop point."""
 
@@ -121,6 +135,7 @@ class TurnResult(WireModel):
     pending_tool_calls: list[str] = Field(default_factory=list[str])
     plan_id: str | None = None
     error: ErrorInfo | None = None
+    usage: TurnUsage | None = Field(default=None, description="The turn's own requests, tokens and cost so far.")
 
 
 class CancelResult(WireModel):
@@ -156,6 +171,10 @@ class MessageInfo(WireModel):
     plan_id: str | None = None
     subtask_id: str | None = None
     created_at: str
+    meta: dict[str, Any] | None = Field(
+        default=None,
+        description="What a `summary` or `elision` row records: the seqs it covers, tokens before and after.",
+    )
 
 
 class PendingToolCall(WireModel):
@@ -172,10 +191,16 @@ class PendingToolCall(WireModel):
 
 class AgentUsage(WireModel):
     requests: int = 0
-    prompt_tokens: int = 0
+    prompt_tokens: int = Field(default=0, description="Input tokens, cached ones included.")
     completion_tokens: int = 0
     duration_ms: int = 0
     nudges: int = 0
+    cached_tokens: int = Field(default=0, description="Input tokens the provider served from its prompt cache.")
+    cost_usd: float | None = Field(
+        default=None,
+        description="USD by litellm's offline price map; absent when any request's price is unknown (never a "
+        "partial sum).",
+    )
 
 
 class UsageInfo(WireModel):

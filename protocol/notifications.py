@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -23,11 +23,19 @@ class ToolCallNotification(WireModel):
     subtask_id: str | None = None
 
 
+StreamKind = Literal["text", "thought"]
+
+
 class StreamNotification(WireModel):
     session_id: str
     turn_id: str
     agent: AgentName
     delta: str
+    kind: StreamKind | None = Field(
+        default=None,
+        description='"thought": the model\'s reasoning, for clients to show dimmed or folded; absent (or "text"): '
+        "the assistant's text.",
+    )
 
 
 class StatusNotification(WireModel):

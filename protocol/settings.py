@@ -14,6 +14,15 @@ class LlmOptions(WireModel):
     api_base: str | None = Field(default=None, min_length=1)
     timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
     max_retries: int | None = Field(default=None, ge=0, le=10)
+    context_window: int | None = Field(
+        default=None, ge=1_024, le=10_000_000, description="Tokens the model takes in (default: litellm's model map)."
+    )
+    compaction_threshold: float | None = Field(
+        default=None, ge=0.2, le=0.95, description="Compact the prompt when it would pass this share of the window."
+    )
+    compaction_model: str | None = Field(
+        default=None, min_length=1, description="The model that writes compaction summaries (default: the agent's)."
+    )
 
 
 class AutoApproveOptions(WireModel):
@@ -37,6 +46,9 @@ class LimitsOptions(WireModel):
     )
     max_message_bytes: int | None = Field(default=None, ge=1)
     max_tool_result_bytes: int | None = Field(default=None, ge=1)
+    max_view_result_chars: int | None = Field(
+        default=None, ge=1_000, description="Longer tool results are shown to the model cut to head and tail."
+    )
 
 
 class InitializationOptions(WireModel):

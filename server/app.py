@@ -11,6 +11,7 @@ from pathlib import Path
 from protocol.errors import AgentError, InvalidParams
 from protocol.settings import ConfigurationSettings, InitializationOptions, LlmOptions
 from server import keys
+from server.context.window import Meter
 from server.leases import Leases
 from server.models import adapters
 from server.models.base import Model, RefusedModel
@@ -27,12 +28,16 @@ log = logging.getLogger(__name__)
 
 
 def _no_adapters(llm: LlmOptions | None, where: str) -> None:
-    for field in ("model", "classifier_model"):
+    for field, wire in (
+        ("model", "model"),
+        ("classifier_model", "classifierModel"),
+        ("compaction_model", "compactionModel"),
+    ):
         value = getattr(llm, field, None) if llm else None
         if adapters.is_adapter(value):
             raise InvalidParams(
-                f"{where}.llm.{field}: model adapters (py:…) can only be named on the command line or in the environment",
-                {"field": f"llm.{field}"},
+                f"{where}.llm.{wire}: model adapters (py:…) can only be named on the command line or in the environment",
+                {"field": f"llm.{wire}"},
             )
 
 
@@ -74,6 +79,7 @@ class App:
             settings=lambda: self.settings,
             caller=ModelCaller(EditorReport(notifier), lambda: self.settings, self.model),
             holder=leases.holder,
+            meter=Meter(lambda name: isinstance(self.model(name), LiteLLMModel)),
         )
         self.runtime = Runtime(kit, leases)
         self._stopped = False

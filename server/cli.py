@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the environment variable holding the key for --api-base (default: $CODELAB_AGENT_API_KEY_ENV)",
     )
     parser.add_argument(
+        "--context-window",
+        type=_window_tokens,
+        metavar="TOKENS",
+        help="tokens the model takes in (default: $CODELAB_AGENT_CONTEXT_WINDOW, else litellm's model map, "
+        "else 32000); prompts are compacted at 80%% of it",
+    )
+    parser.add_argument(
         "--max-frame-bytes",
         type=_byte_count,
         metavar="N",
@@ -123,6 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return serve(args)
 
 
+def _window_tokens(value: str) -> int:
+    try:
+        tokens = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of tokens: {value!r}") from None
+    if not 1_024 <= tokens <= 10_000_000:
+        raise argparse.ArgumentTypeError(f"a context window is 1024 to 10000000 tokens, not {tokens}")
+    return tokens
+
+
 def frame_limits(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> FrameLimits:
     """Flags over environment over defaults."""
     from server.lsp.framing import FrameLimits  # noqa: PLC0415
@@ -141,9 +158,17 @@ def frame_limits(args: argparse.Namespace, env: Mapping[str, str] = os.environ) 
 
 def serve(args: argparse.Namespace) -> int:
     from server.lsp.jsonrpc import stdio_pipes  # noqa: PLC0415
+    from server.settings import base_settings  # noqa: PLC0415
 
     try:
         limits = frame_limits(args)
+        settings = base_settings(
+            db=args.db,
+            model=args.model,
+            api_base=args.api_base,
+            api_key_env=args.api_key_env,
+            context_window=args.context_window,
+        )
     except (ValueError, argparse.ArgumentTypeError) as exc:
         sys.stderr.write(f"codelab-agent: {exc}\n")
         return 2
@@ -151,12 +176,9 @@ def serve(args: argparse.Namespace) -> int:
     _logging(args.log_file, args.log_level)
     from server.agents import specs as agents  # noqa: PLC0415
     from server.lsp.server import AgentServer  # noqa: PLC0415
-    from server.settings import base_settings  # noqa: PLC0415
 
     agents.validate()
-    server = AgentServer(
-        base_settings(db=args.db, model=args.model, api_base=args.api_base, api_key_env=args.api_key_env)
-    )
+    server = AgentServer(settings)
     code = asyncio.run(_serve(server, stdin, stdout, limits))
     _await_threads(code)
     return code

@@ -204,6 +204,17 @@ class Runtime:
                 await execution.end_cancelled(self.kit, unit)
             return CancelResult(cancelled=True)
 
+    # --- what every turn reports ---------------------------------------------------
+
+    async def with_usage(self, result: TurnResult) -> TurnResult:
+        """`result` as it leaves for the editor: with its turn's own usage so far. Every
+        request that answers a TurnResult passes here (`server.lsp.server.HANDLERS`), so
+        no builder of one needs to know about usage."""
+        if not result.turn_id:
+            return result
+        usage = await views.turn_usage(self.kit.db, result.session_id, result.turn_id)
+        return result.model_copy(update={"usage": usage})
+
     # --- sessions -----------------------------------------------------------------
 
     async def get_session(self, p: GetSessionParams) -> GetSessionResult:

@@ -49,6 +49,12 @@ class LlmSettings:
     timeout_seconds: float = 120.0
     max_retries: int = 2
     retry_backoff_seconds: float = 0.5
+    context_window: int | None = None
+    """Tokens the model takes in; None: litellm's model map, else `DEFAULT_WINDOW`."""
+    compaction_threshold: float = 0.8
+    """Compact when a prompt would pass this share of the window."""
+    compaction_model: str | None = None
+    """The model that writes summaries (default: the agent's)."""
 
     @property
     def classifier(self) -> str:
@@ -94,6 +100,9 @@ class Limits:
     """Model calls per turn (per subtask inside a plan) before the turn fails."""
     max_message_bytes: int = 256 * 1024
     max_tool_result_bytes: int = 1024 * 1024
+    max_view_result_chars: int = 32_000
+    """A tool result longer than this is shown to the model cut to head and tail (it is
+    stored whole); a quarter of the window lowers it for small windows."""
     lease_seconds: float = 30.0
     """How long another process must wait for a session whose holder stopped renewing."""
 
@@ -115,6 +124,16 @@ def _env_float(env: Mapping[str, str], name: str) -> float | None:
     return float(value) if value else None
 
 
+def _window(value: str) -> int:
+    try:
+        tokens = int(value)
+    except ValueError:
+        raise ValueError(f"CODELAB_AGENT_CONTEXT_WINDOW must be a whole number of tokens, not {value!r}") from None
+    if not 1_024 <= tokens <= 10_000_000:
+        raise ValueError(f"CODELAB_AGENT_CONTEXT_WINDOW must be between 1024 and 10000000 tokens, not {tokens}")
+    return tokens
+
+
 def base_settings(
     *,
     db: str | None = None,
@@ -122,6 +141,7 @@ def base_settings(
     api_base: str | None = None,
     api_key_env: str | None = None,
     workspace: str | None = None,
+    context_window: int | None = None,
     env: Mapping[str, str] = os.environ,
 ) -> Settings:
     """Settings from command-line flags over environment over defaults."""
@@ -139,6 +159,9 @@ def base_settings(
     lease = _env_float(env, "CODELAB_AGENT_LEASE_SECONDS")
     if lease is not None:
         limits = replace(limits, lease_seconds=lease)
+    window = env.get("CODELAB_AGENT_CONTEXT_WINDOW")
+    if context_window is not None or window:
+        llm = replace(llm, context_window=context_window or _window(window or ""))
     steps = env.get("CODELAB_AGENT_MAX_STEPS")
     if steps:
         limits = replace(limits, max_steps=int(steps))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable, Sequence
 
 from protocol.enums import ToolCallStatus
 from protocol.errors import InvalidParams
@@ -14,13 +15,14 @@ from protocol.methods import (
     MessageInfo,
     PendingToolCall,
     SessionInfo,
+    TurnUsage,
     UsageInfo,
 )
 from protocol.notifications import ToolCallNotification
 from server.plans import rules as planning
 from server.turn.fsm import WORKING
 from storage.db import Database
-from storage.records import MessageRow, SessionRow, ToolCallRow
+from storage.records import MessageRow, SessionRow, ToolCallRow, UsageRow
 
 
 def session_info(s: SessionRow, driven: bool) -> SessionInfo:
@@ -51,6 +53,7 @@ def message_info(m: MessageRow) -> MessageInfo:
         plan_id=m.plan_id,
         subtask_id=m.subtask_id,
         created_at=m.created_at,
+        meta=m.meta,
     )
 
 
@@ -81,23 +84,8 @@ async def get_session(db: Database, s: SessionRow, driven: bool) -> GetSessionRe
     current = next((p for p in plans if p.id == s.active_plan_id), plans[-1] if plans else None)
     calls = await read.tool_calls.for_session(s.id)
     usage_rows = await read.usage.for_session(s.id)
-    by_agent = {
-        u.agent.value: AgentUsage(
-            requests=u.requests,
-            prompt_tokens=u.prompt_tokens,
-            completion_tokens=u.completion_tokens,
-            duration_ms=u.duration_ms,
-            nudges=u.nudges,
-        )
-        for u in usage_rows
-    }
-    total = AgentUsage(
-        requests=sum(u.requests for u in usage_rows),
-        prompt_tokens=sum(u.prompt_tokens for u in usage_rows),
-        completion_tokens=sum(u.completion_tokens for u in usage_rows),
-        duration_ms=sum(u.duration_ms for u in usage_rows),
-        nudges=sum(u.nudges for u in usage_rows),
-    )
+    by_agent = {u.agent.value: agent_usage([u]) for u in usage_rows}
+    total = agent_usage(usage_rows)
     approvals = [
         ApprovalRecord.model_validate(
             {
@@ -119,6 +107,37 @@ async def get_session(db: Database, s: SessionRow, driven: bool) -> GetSessionRe
         pending_tool_calls=[pending_info(c) for c in calls if c.status is ToolCallStatus.PENDING],
         usage=UsageInfo(total=total, by_agent=by_agent),
         approvals=approvals,
+    )
+
+
+def _cost(costs: Iterable[float | None]) -> float | None:
+    """The sum, or None if any is unknown (a partial sum would understate the cost)."""
+    known = list(costs)
+    return None if None in known else round(sum((c or 0.0) for c in known), 8)
+
+
+def agent_usage(rows: Sequence[UsageRow]) -> AgentUsage:
+    """The figures of `rows` (one agent's, or every agent's for the total) added up."""
+    return AgentUsage(
+        requests=sum(u.requests for u in rows),
+        prompt_tokens=sum(u.prompt_tokens for u in rows),
+        cached_tokens=sum(u.cached_tokens for u in rows),
+        completion_tokens=sum(u.completion_tokens for u in rows),
+        cost_usd=_cost(u.cost for u in rows),
+        duration_ms=sum(u.duration_ms for u in rows),
+        nudges=sum(u.nudges for u in rows),
+    )
+
+
+async def turn_usage(db: Database, session_id: str, turn_id: str) -> TurnUsage:
+    """A turn's own usage, as its TurnResult reports it."""
+    u = await db.read.usage.for_turn(session_id, turn_id)
+    return TurnUsage(
+        requests=u.requests,
+        prompt_tokens=u.prompt_tokens,
+        cached_tokens=u.cached_tokens,
+        completion_tokens=u.completion_tokens,
+        cost_usd=_cost([u.cost]),
     )
 
 

@@ -151,4 +151,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sessions ADD COLUMN resume_state TEXT;
     """,
+    # 4: long tasks: compaction records on messages (`meta`), cached input tokens and cost
+    # in usage (`unpriced` counts requests the price map did not know), usage per turn.
+    """
+    ALTER TABLE messages ADD COLUMN meta TEXT;
+    ALTER TABLE usage ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE usage ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+    ALTER TABLE usage ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE turn_usage (
+        session_id         TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        turn_id            TEXT NOT NULL,
+        requests           INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+        cached_tokens      INTEGER NOT NULL DEFAULT 0,
+        completion_tokens  INTEGER NOT NULL DEFAULT 0,
+        cost_usd           REAL NOT NULL DEFAULT 0,
+        unpriced           INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (session_id, turn_id)
+    );
+    """,
 )

@@ -62,6 +62,10 @@ class MessageKind(StrEnum):
     REVISION = "revision"
     PLAN_REJECTED = "plan_rejected"
     PLAN_SUMMARY = "plan_summary"
+    SUMMARY = "summary"
+    """Older turns of a thread, summarised to save context (`meta` says which)."""
+    ELISION = "elision"
+    """Old tool results left out of what the model is shown (`meta` says which)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,8 @@ class MessageRow:
     subtask_id: str | None
     attempt: int | None
     created_at: str
+    meta: dict[str, Any] | None = None
+    """A compaction's record (summary and elision rows); None for every other message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,35 @@ class UsageRow:
     completion_tokens: int
     duration_ms: int
     nudges: int
+    cached_tokens: int = 0
+    """Prompt tokens served from the provider's cache (counted in `prompt_tokens` too)."""
+    cost_usd: float = 0.0
+    """The summed cost of the requests whose price was known."""
+    unpriced: int = 0
+    """Requests whose price was unknown."""
+
+    @property
+    def cost(self) -> float | None:
+        """The cost in USD; None while any request's price was unknown (a partial sum
+        would understate it)."""
+        return None if self.unpriced else self.cost_usd
+
+
+@dataclass(frozen=True, slots=True)
+class TurnUsageRow:
+    """A turn's own model usage, across its agents."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+
+    @property
+    def cost(self) -> float | None:
+        """As `UsageRow.cost`."""
+        return None if self.unpriced else self.cost_usd
 
 
 @dataclass(frozen=True, slots=True)

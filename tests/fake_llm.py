@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _AGENT = re.compile(r"You are the (\w+)")
+COMPACTOR = "You compact the history"
+"""How the compaction summary's system prompt begins (server/context/summary.py)."""
 
 
 @dataclass
@@ -29,6 +31,25 @@ class Reply:
     status: int = 200
     hold: threading.Event | None = None
     """Block the response until this is set (or the client goes away)."""
+    error: dict[str, Any] | None = None
+    """The `error` object of a non-200 answer (default: a server error with `text`)."""
+
+    def error_body(self) -> dict[str, Any]:
+        return {"error": self.error or {"message": self.text or "error", "type": "server_error"}}
+
+
+def too_long(limit: int) -> Reply:
+    """What an OpenAI-compatible server answers a prompt longer than its window."""
+    message = f"This model's maximum context length is {limit} characters. Please reduce the length of the messages."
+    return Reply(
+        status=400,
+        error={
+            "message": message,
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        },
+    )
 
 
 def call(name: str, **arguments: Any) -> tuple[str, Any]:
@@ -47,7 +68,11 @@ class Request:
 
     @property
     def agent(self) -> str:
-        found = _AGENT.search(self.messages[0].get("content") or "")
+        """The agent whose prompt this is, or `compactor` for a compaction summary."""
+        system = self.messages[0].get("content") or ""
+        if system.startswith(COMPACTOR):
+            return "compactor"
+        found = _AGENT.search(system)
         return found.group(1) if found else "?"
 
     @property
@@ -190,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.hold is not None:
             reply.hold.wait(60)
         if reply.status != 200:
-            _json(self, reply.status, {"error": {"message": reply.text or "error", "type": "server_error"}})
+            _json(self, reply.status, reply.error_body())
         elif body.get("stream"):
             _stream(self, reply, body)
         else:

@@ -30,6 +30,7 @@ from protocol.methods import (
     SendMessageParams,
     ToolResultParams,
     TurnResult,
+    TurnUsage,
 )
 from protocol.notifications import (
     PlanUpdateNotification,
@@ -59,6 +60,21 @@ def _say(text: str = "", *, end: str = "\n") -> None:
     sys.stdout.flush()
 
 
+def _dim(text: str) -> str:
+    """Faint text on a terminal that shows colours (not with NO_COLOR, not into a pipe)."""
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        return f"\x1b[2m{text}\x1b[0m"
+    return text
+
+
+def usage_line(usage: TurnUsage) -> str:
+    """One line on what a turn used: requests, tokens in (cached) and out, cost."""
+    cost = f"${usage.cost_usd:.4f}" if usage.cost_usd is not None else "cost unknown"
+    requests = f"{usage.requests} request{'' if usage.requests == 1 else 's'}"
+    tokens = f"{usage.prompt_tokens:,} tokens in ({usage.cached_tokens:,} cached), {usage.completion_tokens:,} out"
+    return f"  · usage: {requests}, {tokens}, {cost}"
+
+
 async def _ask(prompt: str) -> str:
     try:
         return (await asyncio.to_thread(input, prompt)).strip()
@@ -71,7 +87,8 @@ class Chat:
         self.args = args
         self.tools = WorkspaceTools(workspace)
         self.calls: dict[str, ToolCallNotification] = {}
-        self.streaming = False
+        self.streaming: str | None = None
+        """What is streaming on the current line: "text", "thought", or nothing."""
         self.session: str | None = args.resume
         self.client = SidecarClient(self._on_notification)
 
@@ -83,10 +100,7 @@ class Chat:
             self._end_stream()
             _say(f"  · session {self.session}")
         if isinstance(notice, StreamNotification):
-            if not self.streaming:
-                _say(f"[{notice.agent}] ", end="")
-                self.streaming = True
-            _say(notice.delta, end="")
+            self._stream(notice)
             return
         self._end_stream()
         if isinstance(notice, ToolCallNotification):
@@ -96,10 +110,19 @@ class Chat:
         elif isinstance(notice, PlanUpdateNotification) and notice.plan.status in SHOWN_PLANS:
             self._show_plan(notice.plan)
 
+    def _stream(self, notice: StreamNotification) -> None:
+        """Text as it comes; thoughts dimmed, on lines of their own."""
+        kind = notice.kind or "text"
+        if self.streaming != kind:
+            self._end_stream()
+            _say(f"[{notice.agent}] " if kind == "text" else _dim(f"[{notice.agent} thinking] "), end="")
+            self.streaming = kind
+        _say(_dim(notice.delta) if kind == "thought" else notice.delta, end="")
+
     def _end_stream(self) -> None:
         if self.streaming:
             _say()
-            self.streaming = False
+            self.streaming = None
 
     def _show_plan(self, plan: Plan) -> None:
         _say(f"Plan v{plan.version} ({plan.status}): {plan.goal}")
@@ -146,6 +169,8 @@ class Chat:
             _say(f"Failed: {(result.error.message if result.error else None) or result.message}")
         elif result.message:
             _say(result.message)
+        if result.usage is not None:
+            _say(usage_line(result.usage))
         return EXIT_CODES[result.status]
 
     async def _tool_calls(self, result: TurnResult) -> TurnResult:

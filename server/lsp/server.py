@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 Call = Callable[[Any, Any], Awaitable[WireModel]]
 
-HANDLERS: dict[m.Method, Call] = {
+_CALLS: dict[m.Method, Call] = {
     m.SEND_MESSAGE: lambda rt, p: rt.send_message(p),
     m.TOOL_RESULT: lambda rt, p: rt.tool_result(p),
     m.APPROVE_PLAN: lambda rt, p: rt.approve_plan(p),
@@ -48,6 +48,19 @@ HANDLERS: dict[m.Method, Call] = {
     m.LIST_SESSIONS: lambda rt, p: rt.list_sessions(p),
     m.DELETE_SESSION: lambda rt, p: rt.delete_session(p),
 }
+
+
+def _reporting_usage(call: Call) -> Call:
+    async def reported(rt: Any, p: Any) -> WireModel:
+        return await rt.with_usage(await call(rt, p))
+
+    return reported
+
+
+HANDLERS: dict[m.Method, Call] = {
+    method: _reporting_usage(call) if method.result is m.TurnResult else call for method, call in _CALLS.items()
+}
+"""Every request's handler; a TurnResult leaves with its turn's usage (`Runtime.with_usage`)."""
 
 
 def parse_params(model: type[BaseModel], params: Any) -> Any:

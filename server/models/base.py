@@ -7,14 +7,24 @@ engine owns the retry loop so it can announce each retry.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from protocol.enums import AgentName
 
-DeltaSink = Callable[[str], Awaitable[None]]
-Purpose = Literal["classify", "agent"]
+DeltaKind = Literal["text", "thought"]
+"""What a streamed piece is: the assistant's text, or its reasoning (shown as a thought)."""
+
+
+class DeltaSink(Protocol):
+    """Where a model streams its reply as it arrives. `kind` defaults to text, so a
+    model adapter that knows nothing of reasoning calls `on_delta(piece)`."""
+
+    def __call__(self, delta: str, kind: DeltaKind = "text", /) -> Awaitable[None]: ...
+
+
+Purpose = Literal["classify", "agent", "compact"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,15 @@ class ModelReply:
     tool_calls: tuple[ReplyToolCall, ...] = ()
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens the provider served from its cache (included in `prompt_tokens`)."""
+    cost_usd: float | None = None
+    """What the call cost by the offline price map; None when the model is not in it."""
+    reasoning: str = ""
+    """The reasoning the provider returned beside the text (`reasoning_content`)."""
+    thinking_blocks: tuple[dict[str, Any], ...] = ()
+    """Anthropic's thinking blocks (with their signatures), as litellm gives them: they go
+    back verbatim, as `thinking_blocks` on the assistant message, after a tool call."""
 
 
 class Model(Protocol):
@@ -60,7 +79,12 @@ class TransientModelError(ModelFailure):
 
 
 class PermanentModelError(ModelFailure):
-    """Not worth retrying: bad request, authentication, unknown model, context too long."""
+    """Not worth retrying as it is: bad request, authentication, unknown model."""
+
+
+class ContextOverflow(PermanentModelError):
+    """The provider refused the prompt as longer than the model's context window: worth
+    retrying only with a shorter prompt (the step compacts harder)."""
 
 
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:

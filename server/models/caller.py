@@ -15,7 +15,15 @@ from typing import Any, Protocol, TypeVar
 
 from protocol.enums import AgentName
 from protocol.errors import ModelError
-from server.models.base import Model, ModelReply, ModelRequest, PermanentModelError, TransientModelError
+from server.models.base import (
+    ContextOverflow,
+    DeltaKind,
+    Model,
+    ModelReply,
+    ModelRequest,
+    PermanentModelError,
+    TransientModelError,
+)
 from server.settings import Settings
 from storage.records import SessionRow
 
@@ -45,9 +53,9 @@ async def race(work: Coroutine[Any, Any, T], cancel: asyncio.Event) -> T:
 
 
 class CallReport(Protocol):
-    """Who watches a call: the agent's text as it streams, each retry."""
+    """Who watches a call: the agent's text and thoughts as they stream, each retry."""
 
-    def streamed(self, session: SessionRow, agent: AgentName, delta: str) -> None: ...
+    def streamed(self, session: SessionRow, agent: AgentName, delta: str, kind: DeltaKind) -> None: ...
 
     def retrying(self, session: SessionRow, agent: AgentName, attempt: int, limit: int, error: str) -> None: ...
 
@@ -63,21 +71,24 @@ class ModelCaller:
     ) -> tuple[ModelReply, int]:
         """The model's reply and the milliseconds it took (retries included).
 
-        Raises `ModelError` once retries are exhausted, `TurnCancelled` on cancel."""
+        Raises `ModelError` once retries are exhausted, `ContextOverflow` when the prompt
+        is too long for the model, `TurnCancelled` on cancel."""
         model = self._models(model_name)
         llm = self._settings().llm
         stream = request.purpose == "agent"
         started = time.perf_counter()
 
-        async def sink(delta: str) -> None:
+        async def sink(delta: str, kind: DeltaKind = "text") -> None:
             if stream and delta:
-                self._report.streamed(session, request.agent, delta)
+                self._report.streamed(session, request.agent, delta, kind)
 
         attempt = 0
         while True:
             try:
                 reply = await race(model.complete(request, sink), cancel)
                 return reply, int((time.perf_counter() - started) * 1000)
+            except ContextOverflow:
+                raise  # the step compacts harder and calls again
             except PermanentModelError as exc:
                 raise ModelError(f"the model {model_name} failed: {exc}") from exc
             except TransientModelError as exc:

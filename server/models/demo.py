@@ -126,6 +126,18 @@ def _slug(text: str) -> str:
     return "_".join(words[:2]) or "project"
 
 
+def _summary(request: ModelRequest) -> str:
+    """A compaction summary, the demo's way: the sections asked for, from what it was shown
+    (the runtime appends its own record of the files and commands)."""
+    shown = str(request.messages[-1].get("content") or "")
+    calls = shown.count("TOOL CALL ")
+    return (
+        "## Task\nAs the user asked (their words stay in the context).\n"
+        f"## Decisions\nNone beyond the tool calls below.\n## Files\nSee the record.\n"
+        f"## Done\n{calls} tool calls in the summarised turns.\n## Next\nContinue the task."
+    )
+
+
 class DemoModel:
     name = "demo"
 
@@ -133,6 +145,8 @@ class DemoModel:
         if request.purpose == "classify":
             thread = _read(request)
             text, calls = json.dumps(classify(thread.task)), ()
+        elif request.purpose == "compact":
+            text, calls = _summary(request), ()
         else:
             text, calls = self._act(request)
         for piece in re.findall(r"\S+\s*", text) if request.purpose == "agent" else ():
@@ -142,6 +156,7 @@ class DemoModel:
             tool_calls=calls,
             prompt_tokens=estimate_tokens(request.messages),
             completion_tokens=len(text) // 4 + 8 * len(calls) + 1,
+            cost_usd=None,  # no price map knows it: its cost reads as unknown, never as a made-up 0
         )
 
     def _act(self, request: ModelRequest) -> tuple[str, tuple[ReplyToolCall, ...]]:

@@ -3,6 +3,17 @@
 """Any model litellm reaches: OpenRouter, OpenAI, Anthropic, a local OpenAI-compatible
 server (`openai/NAME` with an api base).
 
+Long tasks send the same prefix again and again, so where the provider takes explicit
+prompt-cache breakpoints (Anthropic, Bedrock's Claude, Gemini, and those behind
+OpenRouter) each call marks two through litellm's `cache_control_injection_points`: the
+system prompt (on Anthropic the tools come before it, so they are cached with it) and
+the newest message, which the next step's prompt still holds in place (the runtime keeps
+the prompt an append-only prefix between compactions). OpenAI-style providers cache
+such a prefix without being told. Each reply carries the cached input tokens and its
+cost from litellm's offline price map (None when the map does not know the model), and
+the reasoning a provider streams (`reasoning_content`, Anthropic's signed thinking
+blocks), which goes to the editor as thoughts.
+
 litellm is slow to import (seconds) and, unless told otherwise, fetches a price list
 from the internet and prints to stdout. `start_import()` loads it on a worker thread
 once the editor is connected, so neither `initialize` nor the first message waits for
@@ -16,11 +27,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, cast
 
 from server.keys import redact
 from server.models.base import (
+    ContextOverflow,
+    DeltaKind,
     DeltaSink,
     ModelReply,
     ModelRequest,
@@ -99,6 +113,88 @@ def route(name: str, api_base: str | None) -> str:
     return name
 
 
+CACHE_POINTS: tuple[dict[str, Any], ...] = (
+    {"location": "message", "role": "system"},
+    {"location": "message", "index": -1},
+)
+"""Where litellm puts `cache_control` breakpoints: the system prompt, the newest message."""
+
+BREAKPOINT_PROVIDERS = frozenset({"anthropic", "bedrock", "vertex_ai", "vertex_ai_beta", "gemini"})
+"""Providers that cache only what a breakpoint marks. OpenAI, Azure, DeepSeek and the
+OpenAI-compatible servers cache a repeated prefix by themselves, and some refuse fields
+they do not know, so they are sent none."""
+
+OPENROUTER_BREAKPOINT_FAMILIES = ("anthropic/", "google/")
+"""The models behind OpenRouter that take `cache_control` breakpoints."""
+
+
+def names(name: str) -> list[str]:
+    """`name`, then without each routing prefix in turn:
+    `openrouter/anthropic/claude-x` → `anthropic/claude-x` → `claude-x`."""
+    parts = name.split("/")
+    return ["/".join(parts[i:]) for i in range(len(parts))]
+
+
+def takes_breakpoints(litellm: Any, name: str) -> bool:
+    """Whether calls to `name` (a litellm route) should carry cache breakpoints."""
+    try:
+        provider = str(litellm.get_llm_provider(name)[1])
+    except Exception:  # noqa: BLE001 - a name litellm cannot route has nothing to cache
+        return False
+    if provider == "openrouter":
+        if not name.removeprefix("openrouter/").startswith(OPENROUTER_BREAKPOINT_FAMILIES):
+            return False
+    elif provider not in BREAKPOINT_PROVIDERS:
+        return False
+    from litellm.utils import supports_prompt_caching  # noqa: PLC0415 - litellm loads off the critical path
+
+    for candidate in names(name):
+        try:
+            if supports_prompt_caching(candidate):
+                return True
+        except Exception:  # noqa: BLE001 - not in the map under this name; try the next
+            continue
+    return False
+
+
+def priced_name(model_cost: Mapping[str, Any], name: str) -> str | None:
+    """The first of `names(name)` that litellm's price map prices, or None. The map
+    itself, not `get_model_info`: that makes up a zero-cost entry for some providers'
+    unknown models, and an unknown price must read as unknown, never as free."""
+    for candidate in names(name):
+        entry = model_cost.get(candidate)
+        if isinstance(entry, Mapping) and cast(Mapping[str, Any], entry).get("input_cost_per_token") is not None:
+            return candidate
+    return None
+
+
+def price(litellm: Any, name: str, usage: Any, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """The call's cost in USD by the offline price map, cached and cache-write tokens at
+    their own prices when the provider reported them; None when the map lacks the model."""
+    priced = priced_name(litellm.model_cost, name)
+    if priced is None:
+        return None
+    try:
+        if usage is not None and getattr(usage, "prompt_tokens", None):
+            prompt_cost, completion_cost = litellm.cost_per_token(model=priced, usage_object=usage)
+        else:
+            prompt_cost, completion_cost = litellm.cost_per_token(
+                model=priced, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+    except Exception:
+        log.debug("no price for %s as %s", name, priced, exc_info=True)
+        return None
+    return float(prompt_cost) + float(completion_cost)
+
+
+def cached_tokens(usage: Any) -> int:
+    """Input tokens served from the provider's cache: OpenAI's
+    `prompt_tokens_details.cached_tokens`, else Anthropic's `cache_read_input_tokens`."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    return int(cached or getattr(usage, "cache_read_input_tokens", 0) or 0)
+
+
 class LiteLLMModel:
     def __init__(self, name: str, *, api_base: str | None, api_key: str | None, timeout_seconds: float) -> None:
         """`api_key` None lets litellm find the provider's own key (`server.keys` decides)."""
@@ -107,6 +203,7 @@ class LiteLLMModel:
         self._api_base = api_base
         self._api_key = api_key
         self._timeout = timeout_seconds
+        self._breakpoints: bool | None = None
 
     async def complete(self, request: ModelRequest, on_delta: DeltaSink) -> ModelReply:
         litellm = await asyncio.wrap_future(start_import())
@@ -124,32 +221,52 @@ class LiteLLMModel:
             kwargs["api_base"] = self._api_base
         if self._api_key:
             kwargs["api_key"] = self._api_key
+        if self._breakpoints is None:
+            self._breakpoints = takes_breakpoints(litellm, self._route)
+        if self._breakpoints:
+            kwargs["cache_control_injection_points"] = [dict(point) for point in CACHE_POINTS]
         try:
             stream = await litellm.acompletion(**kwargs)
             chunks: list[Any] = []
             async for chunk in stream:
                 chunks.append(chunk)
-                delta = _delta_text(chunk)
-                if delta:
-                    await on_delta(delta)
+                for piece, kind in deltas(chunk):
+                    await on_delta(piece, kind)
             built = litellm.stream_chunk_builder(chunks, messages=request.messages)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             raise _classify(litellm, exc) from exc
-        return _reply(built, request)
+        return _reply(litellm, self.name, built, request)
 
 
-def _delta_text(chunk: Any) -> str:
+def deltas(chunk: Any) -> Iterator[tuple[str, DeltaKind]]:
+    """A chunk's reasoning (as a thought), then its text."""
     choices = getattr(chunk, "choices", None) or []
     if not choices:
-        return ""
+        return
     delta = getattr(choices[0], "delta", None)
-    content = getattr(delta, "content", None) if delta is not None else None
-    return content if isinstance(content, str) else ""
+    if delta is None:
+        return
+    reasoning = getattr(delta, "reasoning_content", None)
+    if isinstance(reasoning, str) and reasoning:
+        yield reasoning, "thought"
+    content = getattr(delta, "content", None)
+    if isinstance(content, str) and content:
+        yield content, "text"
 
 
-def _reply(built: Any, request: ModelRequest) -> ModelReply:
+def thinking_blocks(message: Any) -> tuple[dict[str, Any], ...]:
+    """The message's thinking blocks as plain JSON objects, signatures included."""
+    found: list[dict[str, Any]] = []
+    for raw in getattr(message, "thinking_blocks", None) or []:
+        block = raw.model_dump() if hasattr(raw, "model_dump") else raw
+        if isinstance(block, Mapping):
+            found.append({str(k): v for k, v in cast(Mapping[Any, Any], block).items()})
+    return tuple(found)
+
+
+def _reply(litellm: Any, name: str, built: Any, request: ModelRequest) -> ModelReply:
     if built is None or not getattr(built, "choices", None):
         raise TransientModelError("the model returned an empty response")
     message = built.choices[0].message
@@ -160,7 +277,17 @@ def _reply(built: Any, request: ModelRequest) -> ModelReply:
     usage = getattr(built, "usage", None)
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0) or estimate_tokens(request.messages)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
-    return ModelReply(text=message.content or "", tool_calls=calls, prompt_tokens=prompt, completion_tokens=completion)
+    reasoning = getattr(message, "reasoning_content", None)
+    return ModelReply(
+        text=message.content or "",
+        tool_calls=calls,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_tokens=cached_tokens(usage),
+        cost_usd=price(litellm, name, usage, prompt, completion),
+        reasoning=reasoning if isinstance(reasoning, str) else "",
+        thinking_blocks=thinking_blocks(message),
+    )
 
 
 def _classify(litellm: Any, exc: Exception) -> Exception:
@@ -175,6 +302,28 @@ def _classify(litellm: Any, exc: Exception) -> Exception:
         litellm.UnprocessableEntityError,
     )
     message = redact(f"{type(exc).__name__}: {exc}")[:800]
+    if isinstance(exc, litellm.ContextWindowExceededError) or (isinstance(exc, never_retry) and too_long(str(exc))):
+        return ContextOverflow(message)
     if isinstance(exc, never_retry):
         return PermanentModelError(message)
     return TransientModelError(message)
+
+
+_TOO_LONG = (
+    "context_length_exceeded",
+    "context length",
+    "context window",
+    "maximum context",
+    "prompt is too long",
+    "too many tokens",
+    "input is too long",
+    "exceeds the maximum number of tokens",
+    "reduce the length",
+)
+
+
+def too_long(message: str) -> bool:
+    """Whether a provider's refusal says the prompt is longer than the model takes (for
+    providers whose errors litellm does not map to `ContextWindowExceededError`)."""
+    lowered = message.lower()
+    return any(phrase in lowered for phrase in _TOO_LONG)

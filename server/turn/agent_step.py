@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocol.enums import (
     AgentName,
+    DecidedBy,
+    Decision,
     ExecutedBy,
     MessageRole,
     StatusEvent,
@@ -40,11 +42,12 @@ from protocol.tools import (
 from server.agents import approval
 from server.agents.specs import AGENTS, AgentSpec
 from server.agents.tools import ToolArgumentsError, parse_arguments
-from server.models.base import ModelReply, ModelRequest, ReplyToolCall
+from server.models.base import ModelReply, ReplyToolCall
+from server.turn.budget import call_within_budget
 from server.turn.deps import Kit, Scope
 from server.turn.endings import turn_result
 from server.turn.fsm import Event
-from server.turn.prompt_view import agent_view
+from server.turn.guards import REPEATS_ASK, repeats, same_call, turn_calls
 from server.turn.unit import Unit, fire, switch_agent
 from server.views import tool_call_notification
 from storage.records import ApprovalRow, MessageKind, ModelToolCall, SessionRow, ToolCallRow, now
@@ -130,39 +133,37 @@ async def agent_step(kit: Kit, s: SessionRow, conduct: Conduct, cancel: asyncio.
         reason = f"the {spec.name} agent used its budget of {settings.limits.max_steps} model calls without finishing"
         async with kit.commit(s.id) as unit:
             return await conduct.settle(kit, unit, OutOfSteps(reason))
-    thread = await kit.threads.get(s.id, conduct.scope)
-    request = ModelRequest(
-        agent=spec.name,
-        purpose="agent",
-        messages=agent_view(spec, thread, s.switch_count, settings.workspace_root),
-        tools=[t.openai_schema() for t in spec.tools],
-    )
-    reply, duration_ms = await kit.caller.call(s, settings.llm.model, request, cancel)
+    reply, duration_ms = await call_within_budget(kit, s, spec, scope=conduct.scope, cancel=cancel)
     rules = await kit.db.read.approvals.rules(s.id)
+    recent = turn_calls(await kit.threads.get(s.id, conduct.scope), s.turn_id)
     async with kit.commit(s.id) as unit:
-        await unit.tx.usage.add(
-            s.id,
-            spec.name,
-            requests=1,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-            duration_ms=duration_ms,
-        )
+        await unit.count_call(spec.name, reply, duration_ms)
         # a reply with tool calls ends a run of nudges
         nudges = 0 if reply.tool_calls else unit.session.nudges
         await unit.update(turn_steps=unit.session.turn_steps + 1, nudges=nudges)
-        outcome = await _Step(kit, unit, spec, conduct, rules).apply(reply)
+        outcome = await _Step(kit, unit, spec, conduct, rules, recent=recent).apply(reply)
         return await conduct.settle(kit, unit, outcome)
 
 
 class _Step:
-    def __init__(self, kit: Kit, unit: Unit, spec: AgentSpec, conduct: Conduct, rules: list[approval.Rule]) -> None:
+    def __init__(
+        self,
+        kit: Kit,
+        unit: Unit,
+        spec: AgentSpec,
+        conduct: Conduct,
+        rules: list[approval.Rule],
+        *,
+        recent: list[tuple[str, str]],
+    ) -> None:
         self.kit = kit
         self.unit = unit
         self.spec = spec
         self.scope = conduct.scope
         self.switch_refusal = conduct.switch_refusal
         self.rules = rules
+        self.recent = recent
+        """This turn's earlier calls, for the loop guard (the reply's own are added as they come)."""
 
     @property
     def plan_id(self) -> str | None:
@@ -177,8 +178,9 @@ class _Step:
         *,
         kind: MessageKind = MessageKind.MESSAGE,
         calls: tuple[ModelToolCall, ...] = (),
+        meta: dict[str, Any] | None = None,
     ) -> int:
-        return await self.unit.say(role, content, kind=kind, tool_calls=calls, scope=self.scope)
+        return await self.unit.say(role, content, kind=kind, tool_calls=calls, scope=self.scope, meta=meta)
 
     async def _result(self, call_id: str, content: str, kind: MessageKind = MessageKind.MESSAGE) -> None:
         await self.unit.say(MessageRole.TOOL, content, kind=kind, tool_call_id=call_id, scope=self.scope)
@@ -191,8 +193,13 @@ class _Step:
                 await self._say(MessageRole.ASSISTANT, reply.text)
             return TextOnly(reply.text)
         calls = [(new_call_id(), c) for c in reply.tool_calls]
+        # signed thinking blocks go back to the provider with the calls they led to
+        thinking = {"thinkingBlocks": list(reply.thinking_blocks)} if reply.thinking_blocks else None
         seq = await self._say(
-            MessageRole.ASSISTANT, reply.text, calls=tuple(ModelToolCall(i, c.name, c.arguments) for i, c in calls)
+            MessageRole.ASSISTANT,
+            reply.text,
+            calls=tuple(ModelToolCall(i, c.name, c.arguments) for i, c in calls),
+            meta=thinking,
         )
         alone = len(calls) == 1
         pending: list[ToolCallNotification] = []
@@ -251,6 +258,15 @@ class _Step:
         spec = self.spec.tools_by_name[call.name]
         settings = self.kit.settings()
         verdict = approval.decide(spec, args, settings.approval, settings.workspace_root, self.rules)
+        identity = same_call(call.name, call.arguments)
+        times = repeats(self.recent, identity)
+        self.recent.append(identity)
+        if times >= REPEATS_ASK and not verdict.refused:
+            verdict = approval.Verdict(
+                Decision.ASK,
+                DecidedBy.POLICY,
+                f"repeated {times} times: the same {call.name} call with the same arguments, {times} times in a row",
+            )
         await self.unit.tx.approvals.add(
             ApprovalRow(s.id, call_id, call.name, verdict.decided_by, verdict.decision, verdict.reason, now())
         )

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.context.window import Meter
 from server.models.caller import ModelCaller
 from server.settings import Settings
 from server.turn.notify import Notifier
@@ -28,6 +29,8 @@ class Kit:
     caller: ModelCaller
     holder: str
     """This process's lease identity: every commit is fenced with it."""
+    meter: Meter = field(default_factory=Meter)
+    """Context windows and token counts (estimates unless the app says litellm calls a model)."""
     progress: Progress = field(init=False)
     threads: Threads = field(init=False)
 

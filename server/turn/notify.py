@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from protocol.base import WireModel
 from protocol.enums import AgentName, StatusEvent
 from protocol.notifications import STATUS, STREAM, Notification, StatusNotification, StreamNotification
+from server.models.base import DeltaKind
 from storage.records import SessionRow
 
 
@@ -34,9 +35,17 @@ class EditorReport:
     def __init__(self, notifier: Notifier) -> None:
         self._notifier = notifier
 
-    def streamed(self, session: SessionRow, agent: AgentName, delta: str) -> None:
+    def streamed(self, session: SessionRow, agent: AgentName, delta: str, kind: DeltaKind = "text") -> None:
+        """Text goes without a `kind` (as to clients of version 1); reasoning as a thought."""
         self._notifier.send(
-            STREAM, StreamNotification(session_id=session.id, turn_id=session.turn_id or "", agent=agent, delta=delta)
+            STREAM,
+            StreamNotification(
+                session_id=session.id,
+                turn_id=session.turn_id or "",
+                agent=agent,
+                delta=delta,
+                kind="thought" if kind == "thought" else None,
+            ),
         )
 
     def retrying(self, session: SessionRow, agent: AgentName, attempt: int, limit: int, error: str) -> None:

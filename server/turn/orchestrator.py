@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from protocol.capabilities import ClassifierAnswer
 from protocol.enums import AgentName, ClassifiedAgent, Mode, StatusEvent
 from server.agents.specs import AGENTS
-from server.models.base import ModelRequest
+from server.models.base import ModelReply, ModelRequest
 from server.turn.deps import Kit
 from server.turn.fsm import Event
 from server.turn.prompt_view import classifier_view
@@ -73,6 +73,15 @@ async def route(unit: Unit, mode: Mode) -> None:
     await fire(unit, Event.TASK_ROUTED)
 
 
+async def _task_limit(kit: Kit) -> int:
+    """How much of a task the classifier is shown: half its window, in characters at
+    three a token (it needs the gist, not every pasted line)."""
+    llm = kit.settings().llm
+    model = llm.classifier
+    window = await kit.meter.window(model, llm.context_window if model == llm.model else None)
+    return window // 2 * 3
+
+
 async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
     messages = await kit.threads.get(s.id, None)
     task = next(m.content for m in reversed(messages) if m.role == "user" and m.kind is MessageKind.TASK)
@@ -80,17 +89,17 @@ async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
     cached = await kit.db.read.classifications.get(s.id, key)
     answer: ClassifierAnswer | None = ClassifierAnswer.model_validate_json(cached) if cached else None
     problems: list[str] = []
-    usage: list[tuple[int, int, int]] = []
+    usage: list[tuple[ModelReply, int]] = []
     if answer is None:
         request = ModelRequest(
             agent=AgentName.ORCHESTRATOR,
             purpose="classify",
-            messages=classifier_view(AGENTS[AgentName.ORCHESTRATOR].prompt, task),
+            messages=classifier_view(AGENTS[AgentName.ORCHESTRATOR].prompt, task, await _task_limit(kit)),
         )
         model = kit.settings().llm.classifier
         for _ in range(CLASSIFIER_ATTEMPTS):
             reply, ms = await kit.caller.call(s, model, request, cancel)
-            usage.append((reply.prompt_tokens, reply.completion_tokens, ms))
+            usage.append((reply, ms))
             try:
                 answer = parse_answer(reply.text)
                 break
@@ -98,15 +107,8 @@ async def classify_step(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> None:
                 log.info("session %s: unusable classification (%s)", s.id, exc)
                 problems.append(str(exc))
     async with kit.commit(s.id) as unit:
-        for prompt, completion, ms in usage:
-            await unit.tx.usage.add(
-                s.id,
-                AgentName.ORCHESTRATOR,
-                requests=1,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                duration_ms=ms,
-            )
+        for reply, ms in usage:
+            await unit.count_call(AgentName.ORCHESTRATOR, reply, ms)
         if answer is None:
             agent, reason = AgentName.CODE, f"the classifier's answers were unusable ({problems[-1]}); routed to code"
             data = {"agent": "code", "fallback": True, "cached": False}

@@ -19,6 +19,7 @@ from typing import Any
 from protocol.enums import MessageRole
 from server.agents import texts
 from server.agents.specs import AgentSpec
+from server.context.fit import SYSTEM_GROUP, Entry, Marks, compose, cut, is_compaction, pinned, target_of
 from storage.records import MessageRow, PlanRow, SubtaskRow
 
 MISSING_RESULT = "No result was recorded for this tool call (it was interrupted)."
@@ -28,36 +29,56 @@ def system_prompt(spec: AgentSpec, workspace_root: Path) -> str:
     return f"{spec.prompt}\n\nThe workspace root is {workspace_root}. Tool paths are relative to it."
 
 
-def agent_view(
-    spec: AgentSpec, thread: Sequence[MessageRow], segment: int, workspace_root: Path
-) -> list[dict[str, Any]]:
+def agent_entries(spec: AgentSpec, thread: Sequence[MessageRow], segment: int, workspace_root: Path) -> list[Entry]:
+    """Everything the agent may see of its thread, uncompacted (`server.context.fit`
+    decides what of it is shown)."""
     results = {m.tool_call_id: m for m in thread if m.role is MessageRole.TOOL and m.segment == segment}
-    view: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(spec, workspace_root)}]
-    for message in thread:
+    entries = [Entry({"role": "system", "content": system_prompt(spec, workspace_root)}, 0, SYSTEM_GROUP, True)]
+    for group, message in enumerate(thread):
+        if is_compaction(message):
+            continue
         if message.role is MessageRole.USER:
-            view.append({"role": "user", "content": message.content})
+            entries.append(Entry({"role": "user", "content": message.content}, message.seq, group, pinned(message)))
         elif message.role is MessageRole.SYSTEM:
-            view.append({"role": "user", "content": texts.system_note(message.content)})
+            entries.append(Entry({"role": "user", "content": texts.system_note(message.content)}, message.seq, group))
         elif message.role is MessageRole.ASSISTANT:
             if message.tool_calls and message.segment == segment:
-                view.append(
-                    {
-                        "role": "assistant",
-                        "content": message.content or None,
-                        "tool_calls": [c.to_openai() for c in message.tool_calls],
-                    }
-                )
+                shown: dict[str, Any] = {
+                    "role": "assistant",
+                    "content": message.content or None,
+                    "tool_calls": [c.to_openai() for c in message.tool_calls],
+                }
+                if message.meta and message.meta.get("thinkingBlocks"):
+                    shown["thinking_blocks"] = message.meta["thinkingBlocks"]
+                entries.append(Entry(shown, message.seq, group))
                 for call in message.tool_calls:
                     result = results.get(call.id)
                     content = result.content if result else MISSING_RESULT
-                    view.append({"role": "tool", "tool_call_id": call.id, "content": content})
+                    entries.append(
+                        Entry(
+                            {"role": "tool", "tool_call_id": call.id, "content": content},
+                            result.seq if result else message.seq,
+                            group,
+                            tool=call.name,
+                            target=target_of(call.arguments),
+                        )
+                    )
             elif message.content:
-                view.append({"role": "assistant", "content": message.content})
-    return view
+                entries.append(Entry({"role": "assistant", "content": message.content}, message.seq, group))
+    return entries
 
 
-def classifier_view(prompt: str, task: str) -> list[dict[str, Any]]:
-    return [{"role": "system", "content": prompt}, {"role": "user", "content": task}]
+def agent_view(
+    spec: AgentSpec, thread: Sequence[MessageRow], segment: int, workspace_root: Path, view_limit: int
+) -> list[dict[str, Any]]:
+    """What the agent is shown under the thread's recorded compactions."""
+    entries = agent_entries(spec, thread, segment, workspace_root)
+    return [e.message for e in compose(entries, Marks.of(thread), view_limit)]
+
+
+def classifier_view(prompt: str, task: str, limit: int) -> list[dict[str, Any]]:
+    """The classifier sees the task, cut to head and tail if it is longer than `limit` characters."""
+    return [{"role": "system", "content": prompt}, {"role": "user", "content": cut(task, limit)}]
 
 
 def subtask_brief(plan: PlanRow, subtask: SubtaskRow) -> str:

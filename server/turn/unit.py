@@ -24,6 +24,7 @@ from protocol.methods import TurnResult
 from protocol.notifications import STATUS, Notification, StatusNotification
 from server.agents import texts
 from server.faults import FAULTS
+from server.models.base import ModelReply
 from server.turn import fsm
 from server.turn.fsm import Event
 from server.turn.notify import Notifier
@@ -77,6 +78,7 @@ class Unit:
         tool_calls: Sequence[ModelToolCall] = (),
         tool_call_id: str | None = None,
         scope: ThreadScope | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> int:
         """Add a message to the session's current segment and turn. Its agent is the
         current agent, except for the user's messages (none, unless given)."""
@@ -92,6 +94,21 @@ class Unit:
             tool_call_id=tool_call_id,
             kind=kind,
             scope=scope,
+            meta=meta,
+        )
+
+    async def count_call(self, agent: AgentName, reply: ModelReply, duration_ms: int) -> None:
+        """Add one model call to the session's usage (for `agent`) and the turn's."""
+        await self.tx.usage.add(
+            self.session.id,
+            agent,
+            turn_id=self.session.turn_id,
+            requests=1,
+            prompt_tokens=reply.prompt_tokens,
+            cached_tokens=reply.cached_tokens,
+            completion_tokens=reply.completion_tokens,
+            cost_usd=reply.cost_usd,
+            duration_ms=duration_ms,
         )
 
     async def update(self, **fields: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -29,6 +30,7 @@ def _message(row: aiosqlite.Row) -> MessageRow:
         subtask_id=row["subtask_id"],
         attempt=row["attempt"],
         created_at=row["created_at"],
+        meta=json.loads(row["meta"]) if row["meta"] else None,
     )
 
 
@@ -46,6 +48,7 @@ class MessageRepo(Repo):
         tool_call_id: str | None = None,
         kind: MessageKind = MessageKind.MESSAGE,
         scope: ThreadScope | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> int:
         plan_id, subtask_id, attempt = (scope.plan_id, scope.subtask_id, scope.attempt) if scope else (None,) * 3
         calls = (
@@ -53,7 +56,7 @@ class MessageRepo(Repo):
         )
         return await self._insert(
             "INSERT INTO messages (session_id, turn_id, role, agent, content, tool_calls, tool_call_id, kind,"
-            " segment, plan_id, subtask_id, attempt, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " segment, plan_id, subtask_id, attempt, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 session_id,
                 turn_id,
@@ -68,6 +71,7 @@ class MessageRepo(Repo):
                 subtask_id,
                 attempt,
                 now(),
+                dumps(meta) if meta is not None else None,
             ),
         )
 

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from server.models.base import (
+    ContextOverflow,
     DeltaSink,
     ModelReply,
     ModelRequest,
@@ -24,6 +25,7 @@ from server.models.base import (
     ReplyToolCall,
     TransientModelError,
 )
+from server.models.litellm_model import too_long
 from tests.fake_llm import Reply, Request, Script, Scripted, ScriptedLLM, pieces
 
 HOLD_SECONDS = 60.0
@@ -115,6 +117,8 @@ Everything else — 408, 429, 5xx — is worth retrying."""
 
 
 def _error(reply: Reply) -> Exception:
-    body = json.dumps({"error": {"message": reply.text or "error", "type": "server_error"}})
+    body = json.dumps(reply.error_body())
     kind = PermanentModelError if reply.status in PERMANENT_STATUSES else TransientModelError
+    if kind is PermanentModelError and too_long(body):
+        kind = ContextOverflow
     return kind(f"HTTP {reply.status}: {body}")

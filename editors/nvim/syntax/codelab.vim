@@ -7,6 +7,7 @@ syntax match codelabHeader    /\%1l.*/
 syntax match codelabUser      /^> .*/
 syntax match codelabNote      /^· .*/
 syntax match codelabAgent     /^\[\w\+\]/
+syntax match codelabThought   /^  ┆ .*/
 syntax match codelabOk        /^[✓✔] .*/
 syntax match codelabError     /^✗ .*/
 syntax match codelabRejected  /^⊘ .*/
@@ -22,6 +23,7 @@ highlight default link codelabHeader   Title
 highlight default link codelabUser     Statement
 highlight default link codelabNote     Comment
 highlight default link codelabAgent    Identifier
+highlight default link codelabThought  Comment
 highlight default link codelabOk       DiagnosticOk
 highlight default link codelabError    DiagnosticError
 highlight default link codelabRejected DiagnosticWarn

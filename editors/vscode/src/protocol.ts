@@ -100,7 +100,8 @@ export type StatusEvent =
   | 'plan_failed'
   | 'retrying'
   | 'nudged'
-  | 'state_changed';
+  | 'state_changed'
+  | 'context_compacted';
 /**
  * This interface was referenced by `WireContract`'s JSON-Schema
  * via the `definition` "ToolCategory".
@@ -222,6 +223,10 @@ export interface TurnResult {
   sessionId: string;
   status: TurnStatus;
   turnId: string;
+  /**
+   * The turn's own requests, tokens and cost so far.
+   */
+  usage?: TurnUsage | null;
 }
 /**
  * This interface was referenced by `WireContract`'s JSON-Schema
@@ -230,6 +235,28 @@ export interface TurnResult {
 export interface ErrorInfo {
   code: number;
   message: string;
+}
+/**
+ * A turn's own model usage, across its agents, from its first request so far.
+ *
+ * This interface was referenced by `WireContract`'s JSON-Schema
+ * via the `definition` "TurnUsage".
+ */
+export interface TurnUsage {
+  /**
+   * Input tokens the provider served from its prompt cache.
+   */
+  cachedTokens: number;
+  completionTokens: number;
+  /**
+   * USD by litellm's offline price map; absent when a request's price is unknown (never a partial sum).
+   */
+  costUsd?: number | null;
+  /**
+   * Input tokens, cached ones included.
+   */
+  promptTokens: number;
+  requests: number;
 }
 /**
  * This interface was referenced by `WireContract`'s JSON-Schema
@@ -304,6 +331,12 @@ export interface MessageInfo {
   createdAt: string;
   id: number;
   kind: string;
+  /**
+   * What a `summary` or `elision` row records: the seqs it covers, tokens before and after.
+   */
+  meta?: {
+    [k: string]: unknown | undefined;
+  } | null;
   planId?: string | null;
   role: MessageRole;
   subtaskId?: string | null;
@@ -398,9 +431,20 @@ export interface UsageInfo {
  * via the `definition` "AgentUsage".
  */
 export interface AgentUsage {
+  /**
+   * Input tokens the provider served from its prompt cache.
+   */
+  cachedTokens: number;
   completionTokens: number;
+  /**
+   * USD by litellm's offline price map; absent when any request's price is unknown (never a partial sum).
+   */
+  costUsd?: number | null;
   durationMs: number;
   nudges: number;
+  /**
+   * Input tokens, cached ones included.
+   */
   promptTokens: number;
   requests: number;
 }
@@ -507,6 +551,10 @@ export interface StatusNotification {
 export interface StreamNotification {
   agent: AgentName;
   delta: string;
+  /**
+   * "thought": the model's reasoning, for clients to show dimmed or folded; absent (or "text"): the assistant's text.
+   */
+  kind?: ('text' | 'thought') | null;
   sessionId: string;
   turnId: string;
 }
@@ -805,6 +853,18 @@ export interface ConfigurationSettings {
 export interface LlmOptions {
   apiBase?: string | null;
   classifierModel?: string | null;
+  /**
+   * The model that writes compaction summaries (default: the agent's).
+   */
+  compactionModel?: string | null;
+  /**
+   * Compact the prompt when it would pass this share of the window.
+   */
+  compactionThreshold?: number | null;
+  /**
+   * Tokens the model takes in (default: litellm's model map).
+   */
+  contextWindow?: number | null;
   maxRetries?: number | null;
   model?: string | null;
   timeoutSeconds?: number | null;
@@ -835,6 +895,10 @@ export interface LimitsOptions {
    */
   maxSteps?: number | null;
   maxToolResultBytes?: number | null;
+  /**
+   * Longer tool results are shown to the model cut to head and tail.
+   */
+  maxViewResultChars?: number | null;
 }
 
 export const PROTOCOL_VERSION = 1;

@@ -1,5 +1,7 @@
 -- The chat buffer of a workspace: the conversation as a list of entries (the user's
--- tasks, streamed text, tool calls, plans, results), rendered into a scratch buffer.
+-- tasks, streamed text and thoughts, tool calls, plans, results), rendered into a scratch
+-- buffer. A thought (the model's reasoning) is an entry of its own, on lines marked with
+-- THOUGHT that syntax/codelab.vim dims: never part of the answer's paragraph.
 -- Tool calls and plans are entries updated in place, so their status changes live.
 -- Rendering is coalesced to once per event-loop turn: a stream of deltas costs one redraw.
 local config = require('codelab.config')
@@ -7,6 +9,9 @@ local config = require('codelab.config')
 local M = {}
 
 local chats = {} -- root -> { buf, entries, index = key -> entry, dirty }
+
+--- The prefix of a thought's lines (syntax/codelab.vim matches it).
+M.THOUGHT = '  ┆ '
 
 local MARK = { pending = ' ', in_progress = '…', done = '✓', failed = '✗', skipped = '-' }
 local TOOL_STATE = {
@@ -69,6 +74,12 @@ local function render_entry(out, entry)
     push_lines(out, entry.text, '> ', '  ')
   elseif kind == 'text' then
     push_lines(out, entry.text, ('[%s] '):format(entry.agent or '?'), '')
+  elseif kind == 'thought' then
+    -- Models wrap their reasoning in blank lines; inside it, a blank line stays marked.
+    local text = entry.text:gsub('^%s*\n', ''):gsub('%s+$', '')
+    if text ~= '' then
+      push_lines(out, text, M.THOUGHT, M.THOUGHT)
+    end
   elseif kind == 'note' then
     push_lines(out, entry.text, '· ', '  ')
   elseif kind == 'tool' then
@@ -239,24 +250,31 @@ function M.note(root, text)
   add(root, { kind = 'note', text = text })
 end
 
---- Appends streamed text: to the current paragraph while the same agent keeps talking.
-function M.delta(root, agent, turn_id, delta)
+--- Appends a streamed delta, `kind` 'text' (the default) or 'thought': to the current
+--- paragraph while the same agent keeps talking in the same kind, else to a new one.
+function M.delta(root, agent, turn_id, delta, kind)
+  kind = kind == 'thought' and 'thought' or 'text'
   local c = chat(root)
   local last = c.last
-  if last and last.kind == 'text' and last.agent == agent and last.turn == turn_id then
+  if last and last.kind == kind and last.agent == agent and last.turn == turn_id then
     last.text = last.text .. delta
     changed(root)
     return
   end
-  add(root, { kind = 'text', agent = agent, turn = turn_id, text = delta })
+  add(root, { kind = kind, agent = agent, turn = turn_id, text = delta })
 end
 
---- The text streamed last in a turn (to avoid printing the same answer twice).
+--- The text streamed last in a turn, thoughts skipped (to avoid printing the same answer
+--- twice): nil when something else was shown after it.
 function M.streamed(root, turn_id)
-  local c = chat(root)
-  local last = c.last
-  if last and last.kind == 'text' and last.turn == turn_id then
-    return last.text
+  local entries = chat(root).entries
+  for i = #entries, 1, -1 do
+    local entry = entries[i]
+    if entry.kind == 'text' then
+      return entry.turn == turn_id and entry.text or nil
+    elseif entry.kind ~= 'thought' then
+      return nil
+    end
   end
 end
 

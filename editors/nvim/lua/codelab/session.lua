@@ -168,7 +168,7 @@ function on.toolCall(w, p)
 end
 
 function on.stream(w, p)
-  chat.delta(w.root, p.agent, p.turnId, p.delta or '')
+  chat.delta(w.root, p.agent, p.turnId, p.delta or '', p.kind)
 end
 
 function on.status(w, p)

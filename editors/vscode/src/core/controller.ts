@@ -63,7 +63,10 @@ export type ChatEvent =
   | { kind: 'session'; sessionId: string | undefined }
   | { kind: 'busy'; busy: boolean }
   | { kind: 'user'; text: string }
+  /** The assistant's text: what `stream` deltas join into is the answer. */
   | { kind: 'stream'; agent: AgentName; delta: string }
+  /** The model's reasoning (`agent/stream` with `kind: "thought"`), never part of the answer. */
+  | { kind: 'thought'; agent: AgentName; delta: string }
   | { kind: 'status'; event: string; detail: string }
   | { kind: 'plan'; plan: Plan }
   | { kind: 'toolCall'; call: ToolCall }
@@ -102,7 +105,9 @@ export class SessionController implements Disposable {
         this.emit({ kind: 'toolCall', call: p });
       }),
       connection.onNotification('agent/stream', (p) => {
-        if (this.mine(p.sessionId)) this.emit({ kind: 'stream', agent: p.agent, delta: p.delta });
+        if (!this.mine(p.sessionId)) return;
+        // A thought is an event of its own, so whoever joins the `stream` deltas gets the answer alone.
+        this.emit({ kind: p.kind === 'thought' ? 'thought' : 'stream', agent: p.agent, delta: p.delta });
       }),
       connection.onNotification('agent/status', (p) => {
         if (this.mine(p.sessionId)) this.emit({ kind: 'status', event: p.event, detail: p.detail });

@@ -1,10 +1,12 @@
 /**
- * The chat webview: renders the transcript (streamed text, tool calls, the plan with
- * per-subtask status, results, questions) and posts the user's actions to the extension.
+ * The chat webview: renders the transcript (streamed text, the model's thoughts folded
+ * apart, tool calls, the plan with per-subtask status, results, questions) and posts the
+ * user's actions to the extension.
  */
 import type { ChatEvent, ToolCall } from '../core/controller';
 import type { GetSessionResult, Mode, Plan, TurnResult } from '../protocol';
 import type { FromView, ToView } from './messages';
+import { Stream, type StreamPart } from './stream';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromView): void };
 
@@ -32,9 +34,9 @@ const state = {
   sessionId: undefined as string | undefined,
   busy: false,
   server: 'starting' as string,
-  /** The assistant text being streamed, while nothing else interrupts it. */
-  stream: undefined as { agent: string; body: HTMLElement } | undefined,
 };
+/** The assistant's text and thoughts being streamed, while nothing else interrupts them. */
+const stream = new Stream(document, (bubble) => append(bubble));
 
 // --- rendering ---------------------------------------------------------------------
 
@@ -53,7 +55,7 @@ function append(node: HTMLElement): HTMLElement {
 }
 
 function line(className: string, content: string): HTMLElement {
-  state.stream = undefined;
+  stream.end();
   return append(element('div', className, content));
 }
 
@@ -65,16 +67,8 @@ function button(label: string, onClick: () => void, title?: string): HTMLButtonE
   return b;
 }
 
-function streamed(agent: string, delta: string): void {
-  if (state.stream === undefined || state.stream.agent !== agent) {
-    const bubble = element('div', 'message assistant');
-    bubble.append(element('div', 'who', agent));
-    const body = element('div', 'body');
-    bubble.append(body);
-    append(bubble);
-    state.stream = { agent, body };
-  }
-  state.stream.body.textContent += delta;
+function streamed(agent: string, part: StreamPart, delta: string): void {
+  stream.add(agent, part, delta);
   log.scrollTop = log.scrollHeight;
 }
 
@@ -89,7 +83,7 @@ function toolCall(call: ToolCall): void {
   card.append(element('span', 'name', call.name), element('span', 'target', ` ${target}`));
   card.append(element('span', 'outcome muted', call.requiresApproval ? ' — needs your approval' : ' — running'));
   if (call.reason) card.title = call.reason;
-  state.stream = undefined;
+  stream.end();
   append(card);
 }
 
@@ -102,7 +96,7 @@ function toolAnswered(callId: string, status: string, summary: string): void {
 }
 
 function plan(p: Plan): void {
-  state.stream = undefined;
+  stream.end();
   const id = `plan-${p.id}`;
   let card = document.getElementById(id);
   if (card === null) {
@@ -170,7 +164,7 @@ function turn(result: TurnResult): void {
 
 function history(s: GetSessionResult): void {
   log.replaceChildren();
-  state.stream = undefined;
+  stream.end();
   for (const m of s.messages) {
     if (m.role === 'user' && (m.kind === 'task' || m.kind === 'answer')) line('message user', m.content);
     else if (m.role === 'assistant' && m.content.trim()) {
@@ -195,7 +189,7 @@ function render(event: ChatEvent): void {
     case 'session':
       if (event.sessionId === undefined) {
         log.replaceChildren();
-        state.stream = undefined;
+        stream.end();
       }
       state.sessionId = event.sessionId;
       break;
@@ -206,7 +200,10 @@ function render(event: ChatEvent): void {
       line('message user', event.text);
       break;
     case 'stream':
-      streamed(event.agent, event.delta);
+      streamed(event.agent, 'text', event.delta);
+      break;
+    case 'thought':
+      streamed(event.agent, 'thought', event.delta);
       break;
     case 'status':
       if (!QUIET_EVENTS.has(event.event)) line('status muted', `· ${event.detail}`);

@@ -25,7 +25,7 @@ function plan(status: Plan['status'], extra: Partial<Plan> = {}): Plan {
   };
 }
 
-const NO_USAGE = { requests: 0, promptTokens: 0, completionTokens: 0, durationMs: 0, nudges: 0 };
+const NO_USAGE = { requests: 0, promptTokens: 0, cachedTokens: 0, completionTokens: 0, durationMs: 0, nudges: 0 };
 
 function rpcError(name: keyof typeof ERROR_CODES, message: string): Error & { code: number } {
   return Object.assign(new Error(message), { code: ERROR_CODES[name] });
@@ -391,6 +391,31 @@ describe('sessions', () => {
     // Later notifications of other sessions stay out too.
     sidecar.notify('agent/planUpdate', { sessionId: 'other', plan: plan('in_progress') });
     assert.equal(controller.state.plan, undefined);
+  });
+
+  it('emits a thought apart from the text, so the streamed answer is the text alone', async () => {
+    sidecar.expect('agent/sendMessage', () => {
+      const base = { sessionId: 's1', turnId: 't1', agent: 'code' } as const;
+      sidecar.notify('agent/stream', { ...base, delta: 'The user wants a.py.', kind: 'thought' });
+      sidecar.notify('agent/stream', { ...base, delta: 'Done: ' });
+      sidecar.notify('agent/stream', { ...base, delta: 'a.py.', kind: 'text' });
+      sidecar.notify('agent/stream', { ...base, delta: 'Check it once more.', kind: 'thought' });
+      sidecar.notify('agent/stream', { ...base, delta: ' Bye.', kind: null });
+      return turn({ message: 'Done: a.py. Bye.' });
+    });
+    await controller.send('create a.py');
+    const streamed = events.flatMap((e) =>
+      e.kind === 'stream' || e.kind === 'thought' ? [{ kind: e.kind, agent: e.agent, delta: e.delta }] : [],
+    );
+    assert.deepEqual(streamed, [
+      { kind: 'thought', agent: 'code', delta: 'The user wants a.py.' },
+      { kind: 'stream', agent: 'code', delta: 'Done: ' },
+      { kind: 'stream', agent: 'code', delta: 'a.py.' },
+      { kind: 'thought', agent: 'code', delta: 'Check it once more.' },
+      { kind: 'stream', agent: 'code', delta: ' Bye.' },
+    ]);
+    const answer = events.flatMap((e) => (e.kind === 'stream' ? [e.delta] : [])).join('');
+    assert.equal(answer, 'Done: a.py. Bye.');
   });
 
   it('opens a stored session with its history and pending calls, then resumes it', async () => {
