@@ -63,8 +63,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="largest header block of a message (default: $CODELAB_AGENT_MAX_HEADER_BYTES, else 8 KiB)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{schema,chat}")
+    commands = parser.add_subparsers(dest="command", metavar="{schema,chat,acp}")
     commands.add_parser("schema", help="print the JSON Schema of the wire protocol")
+    acp = commands.add_parser(
+        "acp", help="serve the Agent Client Protocol on stdio (Zed, JetBrains, CodeCompanion, avante.nvim, agent-shell)"
+    )
+    # the sidecar's flags, also accepted after `acp` (SUPPRESS: unset ones keep the values given before it)
+    for flag, metavar in (("--db", "PATH"), ("--model", "NAME"), ("--api-base", "URL"), ("--api-key-env", "VAR")):
+        acp.add_argument(flag, metavar=metavar, default=argparse.SUPPRESS, help="as for the sidecar")
+    acp.add_argument("--log-file", metavar="PATH", default=argparse.SUPPRESS, help="as for the sidecar")
+    acp.add_argument(
+        "--log-level", choices=LEVELS, type=str.upper, default=argparse.SUPPRESS, help="as for the sidecar"
+    )
+    acp.add_argument(
+        "--context-window", type=_window_tokens, metavar="TOKENS", default=argparse.SUPPRESS, help="as for the sidecar"
+    )
     chat = commands.add_parser("chat", help="run a task from the terminal (the sidecar's terminal client)")
     chat.add_argument("task", nargs="?", help="what to do (omit with --resume)")
     chat.add_argument("--workspace", metavar="DIR", default=".", help="the directory the agents work in (default: .)")
@@ -127,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from server.chat.main import run_chat  # noqa: PLC0415
 
         return run_chat(args)
+    if args.command == "acp":
+        return serve_acp(args)
     return serve(args)
 
 
@@ -180,6 +195,33 @@ def serve(args: argparse.Namespace) -> int:
     agents.validate()
     server = AgentServer(settings)
     code = asyncio.run(_serve(server, stdin, stdout, limits))
+    _await_threads(code)
+    return code
+
+
+def serve_acp(args: argparse.Namespace) -> int:
+    """The ACP face on stdio, with the sidecar's settings (each session works in its own cwd)."""
+    from server.lsp.jsonrpc import stdio_pipes  # noqa: PLC0415
+    from server.settings import base_settings  # noqa: PLC0415
+
+    try:
+        settings = base_settings(
+            db=args.db,
+            model=args.model,
+            api_base=args.api_base,
+            api_key_env=args.api_key_env,
+            context_window=args.context_window,
+        )
+    except ValueError as exc:
+        sys.stderr.write(f"codelab-agent: {exc}\n")
+        return 2
+    stdin, stdout = stdio_pipes()  # before anything can print
+    _logging(args.log_file, args.log_level)
+    from server.acp.serve import serve as serve_acp_stdio  # noqa: PLC0415
+    from server.agents import specs as agents  # noqa: PLC0415
+
+    agents.validate()
+    code = asyncio.run(serve_acp_stdio(settings, stdin, stdout))
     _await_threads(code)
     return code
 

@@ -87,6 +87,14 @@ class Runtime:
                 await take_message(unit, p.text, p.mode)
             return await self.claims.run(gate, p.session_id)
 
+    async def open_session(self, title: str) -> str:
+        """A new, empty session (its first message comes later): the ACP face's
+        `session/new`, which must answer with an id before any prompt."""
+        session_id = str(uuid.uuid4())
+        async with self.claims.gate(session_id).lock, self.claims.create(session_id, title):
+            pass
+        return session_id
+
     async def _start_session(self, p: SendMessageParams) -> TurnResult:
         session_id = str(uuid.uuid4())
         gate = self.claims.gate(session_id)

@@ -1,6 +1,6 @@
 """The layers, enforced (STYLE.md, habit 12).
 
-    server/lsp → server/runtime.py → server/turn, server/plans → server/agents, server/models
+    server/lsp, server/acp → server/runtime.py → server/turn, server/plans → server/agents, server/models
     → storage → protocol
 
 Every module of `server/`, `storage/` and `protocol/` is parsed with `ast`, and every
@@ -28,7 +28,7 @@ PACKAGES = ("server", "storage", "protocol")
 DOMAIN = ("server.turn", "server.plans", "server.agents", "server.models", "storage", "protocol")
 """Everything below the faces: it can be driven in tests without a language server."""
 
-FACE = ("server.lsp", "pygls", "lsprotocol")
+FACE = ("server.lsp", "server.acp", "pygls", "lsprotocol", "acp")
 """What only the faces import. A superset of pygls's `lsp`, `server` and `protocol`
 modules: the domain needs none of pygls but its exceptions."""
 
@@ -40,10 +40,12 @@ LAYERS: dict[str, int] = {
     "storage": 1,
     "server.agents": 2,
     "server.models": 2,
+    "server.context": 2,
     "server.turn": 3,
     "server.plans": 3,
     "server.runtime": 4,
     "server.lsp": 5,
+    "server.acp": 5,
 }
 """The layer order, lowest first. Modules outside it (the composition root `app`, `cli`,
 `settings`, `keys`, `leases`, `views`, `faults`, the terminal client) are not ranked."""
