@@ -16,6 +16,7 @@ from server import __version__
 
 if TYPE_CHECKING:
     from server.lsp.framing import FrameLimits
+    from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -173,17 +174,10 @@ def frame_limits(args: argparse.Namespace, env: Mapping[str, str] = os.environ) 
 
 def serve(args: argparse.Namespace) -> int:
     from server.lsp.jsonrpc import stdio_pipes  # noqa: PLC0415
-    from server.settings import base_settings  # noqa: PLC0415
 
     try:
         limits = frame_limits(args)
-        settings = base_settings(
-            db=args.db,
-            model=args.model,
-            api_base=args.api_base,
-            api_key_env=args.api_key_env,
-            context_window=args.context_window,
-        )
+        settings = _settings(args)
     except (ValueError, argparse.ArgumentTypeError) as exc:
         sys.stderr.write(f"codelab-agent: {exc}\n")
         return 2
@@ -199,19 +193,25 @@ def serve(args: argparse.Namespace) -> int:
     return code
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The sidecar's settings from its flags (over the environment, over defaults)."""
+    from server.settings import base_settings  # noqa: PLC0415
+
+    return base_settings(
+        db=args.db,
+        model=args.model,
+        api_base=args.api_base,
+        api_key_env=args.api_key_env,
+        context_window=args.context_window,
+    )
+
+
 def serve_acp(args: argparse.Namespace) -> int:
     """The ACP face on stdio, with the sidecar's settings (each session works in its own cwd)."""
     from server.lsp.jsonrpc import stdio_pipes  # noqa: PLC0415
-    from server.settings import base_settings  # noqa: PLC0415
 
     try:
-        settings = base_settings(
-            db=args.db,
-            model=args.model,
-            api_base=args.api_base,
-            api_key_env=args.api_key_env,
-            context_window=args.context_window,
-        )
+        settings = _settings(args)
     except ValueError as exc:
         sys.stderr.write(f"codelab-agent: {exc}\n")
         return 2
