@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from server import __version__
 
@@ -190,7 +191,7 @@ def serve(args: argparse.Namespace) -> int:
     server = AgentServer(settings)
     code = asyncio.run(_serve(server, stdin, stdout, limits))
     _await_threads(code)
-    return code
+    _leave(code, stdout)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -223,7 +224,7 @@ def serve_acp(args: argparse.Namespace) -> int:
     agents.validate()
     code = asyncio.run(serve_acp_stdio(settings, stdin, stdout))
     _await_threads(code)
-    return code
+    _leave(code, stdout)
 
 
 async def _serve(server: object, stdin: BinaryIO, stdout: BinaryIO, limits: FrameLimits) -> int:
@@ -241,6 +242,18 @@ async def _serve(server: object, stdin: BinaryIO, stdout: BinaryIO, limits: Fram
             await server.app.close()
     log.info("exiting with code %d", protocol.exit_code)
     return protocol.exit_code
+
+
+def _leave(code: int, stdout: BinaryIO) -> NoReturn:
+    """Exit now that everything is stopped and closed: the database is closed, every
+    turn ended, every frame written. Flush what is buffered, then skip the interpreter's
+    teardown, which takes over a second once litellm is loaded (its modules' finalizers)
+    and has nothing left to do."""
+    for stream in (stdout, sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def _await_threads(code: int, grace: float = 2.0) -> None:
