@@ -12,6 +12,7 @@ the end it shuts down cleanly (exit code 0) and its database passes
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -72,6 +73,11 @@ class Fuzzed:
     cases: int = 0
     oversized: int = 0
     raw: dict[Any, bytes] = field(default_factory=dict[Any, bytes], repr=False)
+    typed: dict[str, dict[str, st.SearchStrategy[Any]]] = field(
+        default_factory=dict[str, dict[str, st.SearchStrategy[Any]]], repr=False
+    )
+    """`_well_typed`, built once: a strategy built anew for every draw costs hypothesis more
+    than the draw itself."""
 
     def fresh_id(self, as_text: bool) -> Any:
         n = next(self.ids)
@@ -278,6 +284,12 @@ texts = st.one_of(
 def _well_typed(fuzzed: Fuzzed) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
     """For each method, a strategy per field that gives it the right type (and mostly
     a value the sidecar knows): the turns, the tool results and the plans really run."""
+    if not fuzzed.typed:
+        fuzzed.typed = _typed_fields(fuzzed)
+    return fuzzed.typed
+
+
+def _typed_fields(fuzzed: Fuzzed) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
     session, call, plan = _one_of(fuzzed.sessions), _one_of(fuzzed.calls), _one_of(fuzzed.plans)
     subtask = st.sampled_from(["s1", "s2", "s3", "subtask-1"])
     only_session = {"sessionId": session}
@@ -315,14 +327,38 @@ def _well_typed(fuzzed: Fuzzed) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
     }
 
 
+# The strategies below are built once, not on every draw (hypothesis spends more on a new
+# strategy than on drawing from it); the draws are the same.
+_shapes = st.sampled_from(["typed", "typed", "typed", "spoilt", "spoilt", "random", "json", "deep", "none"])
+_spoilers = json_values | deep_values | huge_texts
+_others = {"json": json_values, "deep": deep_values, "none": st.none()}
+_methods = st.sampled_from([*METHODS, "initialize", "agent/nope", "textDocument/hover", "shutdown?"])
+_foreign_params: st.SearchStrategy[Any] = json_values | st.just({"processId": None, "capabilities": {}})
+
+
+@functools.cache
+def _names(fields: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(sorted(fields)), unique=True, max_size=len(fields))
+
+
+@functools.cache
+def _spoilt_keys(fields: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.sampled_from([*fields, "extra", "sessionID"])
+
+
+@functools.cache
+def _random_params(fields: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(st.sampled_from([*fields, "x"]), json_values, max_size=4)
+
+
 @st.composite
 def params_for(draw: st.DrawFn, fuzzed: Fuzzed, method: Any) -> Any:
     """Params for `method`: well-typed, well-typed with one field spoilt, random keys,
     or any JSON at all."""
     fields = _well_typed(fuzzed)[method.name]
-    shape = draw(st.sampled_from(["typed", "typed", "typed", "spoilt", "spoilt", "random", "json", "deep", "none"]))
+    shape = draw(_shapes)
     if shape in ("typed", "spoilt"):
-        names = draw(st.lists(st.sampled_from(sorted(fields)), unique=True, max_size=len(fields)))
+        names = draw(_names(tuple(fields)))
         params = {name: draw(fields[name]) for name in names}
         required = [n for n, info in method.params.model_fields.items() if info.is_required()]
         for name in required:  # mostly present
@@ -330,21 +366,21 @@ def params_for(draw: st.DrawFn, fuzzed: Fuzzed, method: Any) -> Any:
             if alias not in params and draw(st.integers(0, 9)) > 0:
                 params[alias] = draw(fields[alias])
         if shape == "spoilt":
-            key = draw(st.sampled_from([*fields, "extra", "sessionID"]))
-            params[key] = draw(json_values | deep_values | huge_texts)
+            key = draw(_spoilt_keys(tuple(fields)))
+            params[key] = draw(_spoilers)
         return params
     if shape == "random":
-        return draw(st.dictionaries(st.sampled_from([*fields, "x"]), json_values, max_size=4))
-    return draw({"json": json_values, "deep": deep_values, "none": st.none()}[shape])
+        return draw(_random_params(tuple(fields)))
+    return draw(_others[shape])
 
 
 @st.composite
 def requests(draw: st.DrawFn, fuzzed: Fuzzed) -> tuple[Any, bytes]:
     """(the valid id, the frame) of a request to an agent/* method, or another one."""
-    method = draw(st.sampled_from([*METHODS, "initialize", "agent/nope", "textDocument/hover", "shutdown?"]))
+    method = draw(_methods)
     msg_id = fuzzed.fresh_id(draw(st.booleans()))
     if isinstance(method, str):
-        params = draw(json_values | st.just({"processId": None, "capabilities": {}}))
+        params = draw(_foreign_params)
         return msg_id, frame(message(msg_id, method, params))
     params = draw(params_for(fuzzed, method))
     return msg_id, frame(message(msg_id, method.name, params))

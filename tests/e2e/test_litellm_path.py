@@ -101,23 +101,29 @@ async def test_stdout_carries_only_frames_with_litellm_debug_logging(workspace, 
             if message.get("id") == msg_id and "method" not in message:
                 return message
 
-    await request(1, "initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}})
-    process.stdin.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
-    sent = await request(2, "agent/sendMessage", {"text": "write x", "mode": "code"})
-    result = sent["result"]
-    call_id = result["pendingToolCalls"][0]
-    done = await request(
-        3,
-        "agent/toolResult",
-        {"sessionId": result["sessionId"], "callId": call_id, "status": "success", "content": "ok"},
-    )
-    assert done["result"]["status"] == "completed"
-    await request(4, "shutdown", {})
-    process.stdin.write(_frame({"jsonrpc": "2.0", "method": "exit"}))
-    await process.stdin.drain()
-    raw += await asyncio.wait_for(process.stdout.read(), 30)
-    await asyncio.wait_for(process.wait(), 30)
-    await draining
+    try:
+        await request(1, "initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}})
+        process.stdin.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        sent = await request(2, "agent/sendMessage", {"text": "write x", "mode": "code"})
+        result = sent["result"]
+        call_id = result["pendingToolCalls"][0]
+        done = await request(
+            3,
+            "agent/toolResult",
+            {"sessionId": result["sessionId"], "callId": call_id, "status": "success", "content": "ok"},
+        )
+        assert done["result"]["status"] == "completed"
+        await request(4, "shutdown", {})
+        process.stdin.write(_frame({"jsonrpc": "2.0", "method": "exit"}))
+        await process.stdin.drain()
+        raw += await asyncio.wait_for(process.stdout.read(), 30)
+        await asyncio.wait_for(process.wait(), 30)
+        await draining
+    finally:  # a failed step must not leave a sidecar behind
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        draining.cancel()
     messages = _frames(bytes(raw))  # every byte is part of a frame
     assert any(m.get("method") == "agent/stream" for m in messages)
     assert b"LiteLLM" in errors or b"litellm" in errors  # the debug logging really ran (on stderr)

@@ -493,6 +493,27 @@ async def test_exit_before_initialize(workspace: Path, db_path: Path) -> None:
         await started.kill()
 
 
+@pytest.mark.parametrize(("shutdown", "code"), [(True, 0), (False, 1)])
+async def test_the_quick_exit_keeps_the_exit_code_and_everything_written_before_it(
+    shutdown: bool, code: int, workspace: Path, db_path: Path
+) -> None:
+    """The process skips the interpreter's teardown (`os._exit`, see `server.cli._leave`):
+    the code is still the one `exit` promises, and the log's last line was written out
+    before it left."""
+    log = workspace.parent / "quick-exit.log"
+    started = await RawSidecar.start(workspace, db_path, "--log-file", str(log), "--log-level", "INFO")
+    try:
+        if shutdown:
+            assert (await started.request("shutdown"))["result"] is None
+        started.send(notification("exit"))
+        assert await started.exited() == code
+        assert started.violations == []
+    finally:
+        await started.kill()
+    assert log.read_text().splitlines()[-1].endswith(f"exiting with code {code}")
+    assert integrity(db_path) == "ok"
+
+
 class SilentModel:
     """A model endpoint that takes the request and never answers (it never writes, so
     nothing breaks when the sidecar goes away)."""
