@@ -1,5 +1,10 @@
 """An instant OpenAI-compatible model on 127.0.0.1 for benchmarks: it answers every
-request at once, streaming one `read_file` tool call (or text, once asked to stop)."""
+request at once (or after `delay` seconds), streaming one tool call: list the workspace,
+read its files one a request, then `attempt_completion`.
+
+The sockets have TCP_NODELAY, as asyncio sets it on every TCP connection: a server that
+leaves Nagle's algorithm on holds the end of each reply until the client's delayed
+acknowledgement (`bench.nagle` measures what that costs a keep-alive client)."""
 
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ def _next_call(body: dict) -> tuple[str, dict]:
     if not results:
         return "list_files", {"path": ".", "recursive": True}
     files = [line for line in results[0].splitlines() if line and not line.endswith("/")]
-    return "read_file", {"path": files[min(len(results) - 1, len(files) - 1)]}
+    if len(results) > len(files):
+        return "attempt_completion", {"result": f"Read {len(files)} files."}
+    return "read_file", {"path": files[len(results) - 1]}
 
 
 def _reply(body: dict) -> bytes:
@@ -39,7 +46,7 @@ def _reply(body: dict) -> bytes:
     return b"".join(chunks)
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -47,6 +54,8 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
             )
             body = json.loads(await reader.readexactly(length))
+            if delay:
+                await asyncio.sleep(delay)
             payload = _reply(body)
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
@@ -57,7 +66,8 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-async def start() -> tuple[asyncio.Server, str]:
-    server = await asyncio.start_server(_handle, "127.0.0.1", 0)
+async def start(delay: float = 0.0) -> tuple[asyncio.Server, str]:
+    """The server and its API base; each reply comes `delay` seconds after its request."""
+    server = await asyncio.start_server(lambda r, w: _handle(r, w, delay), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     return server, f"http://127.0.0.1:{port}/v1"

@@ -15,7 +15,10 @@
 - its cost in USD at claude-sonnet-4-5 prices (litellm's offline map), this design and full history, without
   a prompt cache and with one modelled as Anthropic's (`bench.long_task`).
 
-`--only long-task` runs only the long task's rows.
+`--only long-task` runs only the long task's rows; `--only steps` only the step and concurrency rows of
+`bench.steps` (this tree against `--baseline`, a revision or a directory, side by side); `--only costs`
+only `bench.costs` (cold start against the floor, the litellm call against the raw SDK, a 500 ms model
+at 1 and 100 sessions, RSS, `chat`, side by side with `--baseline`) and `bench.nagle`.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
-from bench import instant_llm, long_task, reading_model  # noqa: E402
+from bench import costs, instant_llm, long_task, nagle, reading_model, steps  # noqa: E402
 from bench.tokens import MODEL, Tokens, load_litellm  # noqa: E402
 from server.chat.tools import WorkspaceTools  # noqa: E402
 from server.lsp.jsonrpc import raw_converter  # noqa: E402
@@ -395,13 +398,29 @@ async def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=10)
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--session-steps", type=int, default=20)
-    parser.add_argument("--only", choices=["long-task"], help="run only the long reading task's rows")
+    parser.add_argument("--only", choices=["long-task", "steps", "costs"], help="run only these rows")
+    parser.add_argument("--call-rounds", type=int, default=4, help="rounds of model calls per tree in the costs rows")
+    parser.add_argument("--slow-steps", type=int, default=5, help="steps per session with the 500 ms model")
+    parser.add_argument("--baseline", default=steps.BASELINE, help="revision or directory the steps rows compare with")
+    parser.add_argument("--turn-runs", type=int, default=3, help="long turns per tree in the steps rows")
+    parser.add_argument("--crowd-runs", type=int, default=3, help="runs per tree and concurrency in the steps rows")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         tmp = Path(directory)
         rows = [] if args.only else await core_rows(args, tmp)
-        rows += await long_task_rows(tmp)
-    width = max(len(r[0]) for r in rows)
+        if args.only in (None, "steps"):
+            steps.show(await steps.rows(tmp, args.baseline, args.turn_runs, args.crowd_runs, args.session_steps))
+        if args.only in (None, "costs"):
+            (tmp / "costs").mkdir()
+            baseline = steps.baseline_tree(args.baseline, tmp / "costs")
+            more = await costs.rows(
+                tmp, baseline, runs=args.cold_runs, call_rounds=args.call_rounds, slow_steps_each=args.slow_steps
+            )
+            steps.show(more)
+            rows += await nagle.rows()
+        if args.only not in ("steps", "costs"):
+            rows += await long_task_rows(tmp)
+    width = max((len(r[0]) for r in rows), default=0)
     print(f"{'measure':<{width}} | value")
     print(f"{'-' * width}-|-{'-' * 12}")
     for label, value in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.base import WireModel
 from protocol.enums import AgentName, ClassifiedAgent, Confidence, ExecutedBy, ToolCategory
@@ -19,6 +19,10 @@ class ToolInfo(WireModel):
     category: ToolCategory
     description: str
     parameters: dict[str, Any]
+    server: str | None = Field(
+        default=None,
+        description="The MCP server that runs the tool (`mcp__<server>__<tool>`); absent for built-in tools.",
+    )
 
 
 class AgentInfo(WireModel):

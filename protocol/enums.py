@@ -118,6 +118,10 @@ class StatusEvent(StrEnum):
     NUDGED = "nudged"
     STATE_CHANGED = "state_changed"
     CONTEXT_COMPACTED = "context_compacted"
+    MCP_SERVER_FAILED = "mcp_server_failed"
+    SERVER_TOOL_CALL = "server_tool_call"
+    """A call the sidecar runs (an MCP tool) started or ended: `data` has callId, name, server,
+    status (`in_progress`, `completed`, `failed`) and, at the end, the head of its output."""
 
 
 class ClassifiedAgent(StrEnum):

@@ -8,10 +8,12 @@ from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 from protocol.base import WireModel
+from protocol.capabilities import ToolInfo
 from protocol.enums import (
     AgentName,
     DecidedBy,
     Decision,
+    ExecutedBy,
     MessageRole,
     Mode,
     PlanDecision,
@@ -187,6 +189,8 @@ class PendingToolCall(WireModel):
     plan_id: str | None = None
     subtask_id: str | None = None
     status: ToolCallStatus = ToolCallStatus.PENDING
+    executed_by: ExecutedBy | None = Field(default=None, description='"server": an MCP tool the sidecar runs.')
+    server: str | None = None
 
 
 class AgentUsage(WireModel):
@@ -227,6 +231,11 @@ class GetSessionResult(WireModel):
     pending_tool_calls: list[PendingToolCall]
     usage: UsageInfo
     approvals: list[ApprovalRecord] = Field(default_factory=list[ApprovalRecord])
+    tools: list[ToolInfo] | None = Field(
+        default=None,
+        description='The MCP tools the session\'s agents may be offered (`executedBy: "server"`, with their '
+        "server), as last listed; absent when no MCP server is configured.",
+    )
 
 
 class ListSessionsResult(WireModel):

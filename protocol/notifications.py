@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from protocol.base import WireModel
-from protocol.enums import AgentName, StatusEvent
+from protocol.enums import AgentName, ExecutedBy, StatusEvent
 from protocol.plans import Plan
 
 
@@ -21,6 +21,13 @@ class ToolCallNotification(WireModel):
     reason: str | None = None
     plan_id: str | None = None
     subtask_id: str | None = None
+    executed_by: ExecutedBy | None = Field(
+        default=None,
+        description='"server": the sidecar runs this call (an MCP tool) once the user approves it; the editor only asks '
+        "and answers `agent/toolResult` with `success` (run it) or `rejected`, and never executes it. Absent: the editor "
+        "executes the call.",
+    )
+    server: str | None = Field(default=None, description="The MCP server of a server-executed call.")
 
 
 StreamKind = Literal["text", "thought"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from protocol.base import WireModel
@@ -36,6 +38,11 @@ class ApprovalOptions(WireModel):
     allowed_commands: list[str] | None = None
     denied_commands: list[str] | None = None
     outside_workspace: OutsideWorkspace | None = None
+    allowed_mcp_tools: list[str] | None = Field(
+        default=None,
+        description="MCP tools that run without asking, as glob patterns over `<server>__<tool>` or the full "
+        "`mcp__<server>__<tool>` (`git__*`, `time__get_current_time`). Tools annotated destructive always ask.",
+    )
 
 
 class LimitsOptions(WireModel):
@@ -59,6 +66,11 @@ class InitializationOptions(WireModel):
     llm: LlmOptions | None = None
     approval: ApprovalOptions | None = None
     limits: LimitsOptions | None = None
+    mcp_servers: dict[str, Any] | None = Field(
+        default=None,
+        description="MCP servers whose tools the agents may use, by name: `{command, args?, env?}` (stdio) or "
+        "`{url, headers?}` (streamable HTTP); also read from `$XDG_CONFIG_HOME/codelab-agent/mcp.json`.",
+    )
 
 
 class ConfigurationSettings(WireModel):

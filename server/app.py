@@ -11,13 +11,23 @@ from pathlib import Path
 from protocol.errors import AgentError, InvalidParams
 from protocol.settings import ConfigurationSettings, InitializationOptions, LlmOptions
 from server import keys
+from server.agents.toolbox import Toolbox
 from server.context.window import Meter
 from server.leases import Leases
+from server.mcp import (
+    McpConfig,
+    McpConfigError,
+    McpOptions,
+    WorkspaceApproval,
+    load_user_config,
+    load_workspace_config,
+)
+from server.mcp.config import WORKSPACE_FILE
 from server.models import adapters
 from server.models.base import Model, RefusedModel
 from server.models.caller import ModelCaller
 from server.models.demo import DemoModel
-from server.models.litellm_model import LiteLLMModel, start_import
+from server.models.litellm_model import LiteLLMModel, needed_by, start_import
 from server.runtime import Runtime
 from server.settings import DEMO_MODEL, LlmSettings, Settings
 from server.turn.deps import Kit
@@ -67,11 +77,50 @@ def _litellm_model(name: str, llm: LlmSettings) -> Model:
     return LiteLLMModel(name, api_base=given.api_base, api_key=given.api_key, timeout_seconds=llm.timeout_seconds)
 
 
+def mcp_servers(settings: Settings, options: InitializationOptions, toolbox: Toolbox) -> McpConfig:
+    """The user's file, then the workspace's file if the user approved it, then the
+    editor's `mcpServers`: a later one replaces a server of the same name. A broken file
+    is left out and reported at the first step (the editor's options are refused at
+    `initialize` instead, with what is wrong)."""
+    editor = McpConfig.parse(options.mcp_servers, "initializationOptions.mcpServers")
+    sources: list[McpConfig] = []
+    try:
+        sources.append(load_user_config())
+    except McpConfigError as exc:
+        log.warning("%s", exc)
+        toolbox.failed(exc.source, str(exc))
+    path = settings.workspace_root / WORKSPACE_FILE
+    try:
+        workspace = load_workspace_config(settings.workspace_root, WorkspaceApproval())
+    except McpConfigError as exc:
+        workspace = McpConfig()
+        toolbox.failed(exc.source, str(exc))
+    if workspace is None:
+        log.warning("%s proposes MCP servers; they are not used until you approve it: codelab-agent mcp approve", path)
+        toolbox.failed(
+            str(path), f"not approved: run `codelab-agent mcp approve --workspace {settings.workspace_root}` to use it"
+        )
+        workspace = McpConfig()
+    return McpConfig().merged(*sources, workspace, editor)
+
+
+def mcp_toolbox(settings: Settings, config: McpConfig) -> Toolbox:
+    options = McpOptions(
+        max_result_bytes=settings.limits.max_tool_result_bytes,
+        protected_env=(settings.llm.api_key_env,) if settings.llm.api_key_env else (),
+        cwd=settings.workspace_root,
+    )
+    toolbox = Toolbox(options=options)
+    toolbox.add(config)
+    return toolbox
+
+
 class App:
-    def __init__(self, settings: Settings, db: Database, notifier: Notifier) -> None:
+    def __init__(self, settings: Settings, db: Database, notifier: Notifier, toolbox: Toolbox | None = None) -> None:
         self.settings = settings
         self.db = db
         self._models: dict[str, Model] = {}
+        self.toolbox = toolbox or Toolbox()
         leases = Leases(db, settings.limits.lease_seconds)
         kit = Kit(
             db=db,
@@ -80,6 +129,7 @@ class App:
             caller=ModelCaller(EditorReport(notifier), lambda: self.settings, self.model),
             holder=leases.holder,
             meter=Meter(lambda name: isinstance(self.model(name), LiteLLMModel)),
+            toolbox=self.toolbox,
         )
         self.runtime = Runtime(kit, leases)
         self._stopped = False
@@ -89,6 +139,10 @@ class App:
         cls, base: Settings, options: InitializationOptions, client_root: str | None, notifier: Notifier
     ) -> App:
         settings = resolve(base, options, client_root)
+        pending = Toolbox()  # collects what is wrong with the files until the real one exists
+        toolbox = mcp_toolbox(settings, mcp_servers(settings, options, pending))
+        for source, reason in pending.take_failures():
+            toolbox.failed(source, reason)
         try:
             db = await Database.open(settings.database)
         except (SchemaTooNew, ForeignDatabase) as exc:
@@ -97,7 +151,7 @@ class App:
             raise AgentError(
                 f"cannot open the database {settings.database}: {exc}", {"database": str(settings.database)}
             ) from exc
-        app = cls(settings, db, notifier)
+        app = cls(settings, db, notifier, toolbox)
         await app.runtime.recover()
         log.info(
             "ready: workspace %s, database %s, model %s", settings.workspace_root, settings.database, settings.llm.model
@@ -118,7 +172,7 @@ class App:
     def warm_up(self) -> None:
         """Start importing litellm in the background if a configured model needs it."""
         llm = self.settings.llm
-        if any(name != DEMO_MODEL and not adapters.is_adapter(name) for name in (llm.model, llm.classifier)):
+        if needed_by(llm.model, llm.classifier):
             start_import()
 
     def reconfigure(self, settings: ConfigurationSettings) -> None:
@@ -136,6 +190,7 @@ class App:
         if not self._stopped:
             self._stopped = True
             await self.runtime.shutdown()
+            await self.toolbox.close()
 
     async def close(self) -> None:
         await self.stop()

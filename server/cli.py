@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
 
 from server import __version__
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="largest header block of a message (default: $CODELAB_AGENT_MAX_HEADER_BYTES, else 8 KiB)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{schema,chat,acp}")
+    commands = parser.add_subparsers(dest="command", metavar="{schema,chat,sessions,acp,mcp}")
     commands.add_parser("schema", help="print the JSON Schema of the wire protocol")
     acp = commands.add_parser(
         "acp", help="serve the Agent Client Protocol on stdio (Zed, JetBrains, CodeCompanion, avante.nvim, agent-shell)"
@@ -80,9 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     acp.add_argument(
         "--context-window", type=_window_tokens, metavar="TOKENS", default=argparse.SUPPRESS, help="as for the sidecar"
     )
-    chat = commands.add_parser("chat", help="run a task from the terminal (the sidecar's terminal client)")
-    chat.add_argument("task", nargs="?", help="what to do (omit with --resume)")
-    chat.add_argument("--workspace", metavar="DIR", default=".", help="the directory the agents work in (default: .)")
+    chat = commands.add_parser(
+        "chat", help="talk to the agents from the terminal: run a task, then keep the conversation going"
+    )
+    chat.add_argument("task", nargs="?", help="what to do (omit it to start a conversation, or with --resume)")
+    chat.add_argument(
+        "--workspace", metavar="DIR", default=".", help="the folder the agents work in, created if missing (default: .)"
+    )
     chat.add_argument(
         "--model", dest="chat_model", metavar="NAME", help="model for the agents (default: demo without a key)"
     )
@@ -93,8 +98,44 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--db", dest="chat_db", metavar="PATH", help="SQLite database for the sidecar")
     chat.add_argument("--mode", default="auto", choices=("auto", "code", "architect", "debug", "explain"))
     chat.add_argument("--yes", "-y", action="store_true", help="approve every tool call and the plan without asking")
-    chat.add_argument("--resume", metavar="SESSION", help="continue an interrupted session")
+    chat.add_argument("--resume", metavar="SESSION", help="continue a session (in the folder it belongs to)")
+    chat.add_argument("--once", action="store_true", help="run the task and exit with its status (no conversation)")
+    chat.add_argument(
+        "--allow",
+        metavar="COMMAND",
+        action="append",
+        help="a command that runs without asking (repeatable; default: ls, pwd, git status, git diff, git log)",
+    )
+    chat.add_argument(
+        "--deny",
+        metavar="COMMAND",
+        action="append",
+        help="a command refused without asking (repeatable; default: rm -rf, git push, sudo)",
+    )
+    sessions = commands.add_parser("sessions", help="list the stored sessions, newest first")
+    sessions.add_argument("--db", dest="chat_db", metavar="PATH", help="SQLite database (default: the sidecar's)")
+    sessions.add_argument(
+        "--workspace", dest="sessions_workspace", metavar="DIR", help="only the sessions of this folder"
+    )
+    sessions.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+    mcp = commands.add_parser("mcp", help="the MCP servers the agents may use: list them, approve a workspace's file")
+    mcp.add_argument(
+        "mcp_action", choices=("list", "approve"), help="list the servers, or approve the workspace's file"
+    )
+    mcp.add_argument("--workspace", dest="mcp_workspace", metavar="DIR", default=".", help="the workspace (default: .)")
     return parser
+
+
+_TERMINAL_HINT = """\
+codelab-agent is a coding assistant that runs as a sidecar of your editor: the editor
+starts it and speaks JSON-RPC to it on stdin/stdout, so typing here does nothing.
+
+  codelab-agent chat                 talk to it from this terminal
+  codelab-agent chat "a task"        run a task, then keep talking
+  codelab-agent sessions             list the stored sessions
+  codelab-agent --stdio              serve an editor on stdin/stdout anyway
+  codelab-agent --help               every option
+"""
 
 
 def _byte_count(text: str) -> int:
@@ -127,7 +168,7 @@ def _logging(log_file: str | None, level: str) -> None:
     root.setLevel(level)
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_ExpectedErrors())
     quiet = logging.WARNING if level != "DEBUG" else logging.DEBUG
-    for name in ("pygls", "LiteLLM", "litellm", "httpx", "httpcore", "aiosqlite", "asyncio"):
+    for name in ("pygls", "LiteLLM", "litellm", "httpx", "httpcore", "mcp", "asyncio"):
         logging.getLogger(name).setLevel(max(quiet, logging.getLogger(name).level))
 
 
@@ -142,6 +183,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from server.chat.main import run_chat  # noqa: PLC0415
 
         return run_chat(args)
+    if args.command == "sessions":
+        from server.chat.main import run_sessions  # noqa: PLC0415
+
+        return run_sessions(args)
+    if args.command == "mcp":
+        from server.mcp.commands import run_mcp  # noqa: PLC0415
+
+        return run_mcp(args.mcp_action, Path(args.mcp_workspace))
+    if args.command is None and not args.stdio and sys.stdin.isatty():
+        sys.stderr.write(_TERMINAL_HINT)
+        return 2
     if args.command == "acp":
         return serve_acp(args)
     return serve(args)
@@ -184,6 +236,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     stdin, stdout = stdio_pipes()  # before anything can print
     _logging(args.log_file, args.log_level)
+    _start_model_import(settings)
     from server.agents import specs as agents  # noqa: PLC0415
     from server.lsp.server import AgentServer  # noqa: PLC0415
 
@@ -207,6 +260,15 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _start_model_import(settings: Settings) -> None:
+    """litellm takes seconds to import: when a configured model needs it, the import
+    starts now, on its own thread, rather than once the editor has connected."""
+    from server.models import litellm_model  # noqa: PLC0415
+
+    if litellm_model.needed_by(settings.llm.model, settings.llm.classifier):
+        litellm_model.start_import()
+
+
 def serve_acp(args: argparse.Namespace) -> int:
     """The ACP face on stdio, with the sidecar's settings (each session works in its own cwd)."""
     from server.lsp.jsonrpc import stdio_pipes  # noqa: PLC0415
@@ -218,6 +280,7 @@ def serve_acp(args: argparse.Namespace) -> int:
         return 2
     stdin, stdout = stdio_pipes()  # before anything can print
     _logging(args.log_file, args.log_level)
+    _start_model_import(settings)
     from server.acp.serve import serve as serve_acp_stdio  # noqa: PLC0415
     from server.agents import specs as agents  # noqa: PLC0415
 

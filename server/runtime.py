@@ -157,7 +157,7 @@ class Runtime:
 
     async def _resend(self, s: SessionRow) -> TurnResult:
         """Send every unanswered call again, with its original callId."""
-        pending = await self.kit.db.read.tool_calls.pending(s.id)
+        pending = [c for c in await self.kit.db.read.tool_calls.pending(s.id) if c.awaits_editor]
         for c in pending:
             self.kit.notifier.send(TOOL_CALL, views.tool_call_notification(c))
         last = resting_result(s)
@@ -227,7 +227,10 @@ class Runtime:
 
     async def get_session(self, p: GetSessionParams) -> GetSessionResult:
         s = await self._session(p.session_id)
-        return await views.get_session(self.kit.db, s, await self.claims.driven(s))
+        result = await views.get_session(self.kit.db, s, await self.claims.driven(s))
+        if self.kit.toolbox.manager is None:
+            return result
+        return result.model_copy(update={"tools": [t.info() for t in self.kit.toolbox.known_mcp_tools()]})
 
     async def list_sessions(self, p: ListSessionsParams) -> ListSessionsResult:
         after = views.decode_cursor(p.cursor) if p.cursor else None

@@ -75,6 +75,8 @@ class ApprovalSettings:
     allowed_commands: tuple[str, ...] = ()
     denied_commands: tuple[str, ...] = ()
     outside_workspace: OutsideWorkspace = OutsideWorkspace.ASK
+    allowed_mcp_tools: tuple[str, ...] = ()
+    """Glob patterns of MCP tools that run without asking (`git__*`)."""
 
     def merged(self, options: ApprovalOptions | None) -> ApprovalSettings:
         if options is None:
@@ -91,6 +93,8 @@ class ApprovalSettings:
             result = replace(result, denied_commands=tuple(options.denied_commands))
         if options.outside_workspace is not None:
             result = replace(result, outside_workspace=options.outside_workspace)
+        if options.allowed_mcp_tools is not None:
+            result = replace(result, allowed_mcp_tools=tuple(options.allowed_mcp_tools))
         return result
 
 

@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Iterable, Sequence
 
-from protocol.enums import ToolCallStatus
+from protocol.enums import ExecutedBy, ToolCallStatus
 from protocol.errors import InvalidParams
 from protocol.methods import (
     AgentUsage,
@@ -69,6 +69,8 @@ def tool_call_notification(c: ToolCallRow) -> ToolCallNotification:
         reason=c.reason,
         plan_id=c.plan_id,
         subtask_id=c.subtask_id,
+        executed_by=c.executed_by if c.executed_by is ExecutedBy.SERVER else None,
+        server=c.server,
     )
 
 

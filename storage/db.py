@@ -1,28 +1,51 @@
 """The SQLite database: connections, pragmas, migrations and serialized writes.
 
-One writer connection behind an asyncio lock (coroutines sharing a connection share
-its transaction, so write transactions must not interleave) and one reader connection
-that only ever sees committed data (WAL).
+Plain `sqlite3` connections; statements run on the event loop's thread, and what may
+wait runs on a worker thread:
+
+- the writer. A write transaction (`Database.transaction()`) is serialized by an
+  asyncio lock and runs its statements between BEGIN IMMEDIATE and COMMIT without a
+  hop: once SQLite's write lock is held no statement of ours waits for anything, and a
+  statement costs microseconds where a hop to a worker thread costs tens (the hops, not
+  SQLite, were what a step cost, and made the lock a convoy: ~9 of them inside it). The
+  lock is held for the transaction's own work only. A BEGIN that finds another process
+  writing waits for it on the writer's thread (the busy timeout), the loop serving on.
+- the readers, which only ever see committed data (WAL), and never wait for a writer:
+  `Database.read` runs its statements on the loop too, except reads as long as a
+  session's whole history, and a read that finds the database busy (a recovering
+  process), which go to the reader thread's own connection.
+
+Opening, migrating and closing run on the writer's thread, and checkpoints (writing
+the WAL back, syncing the files) on the reader's, every `CHECKPOINT_EVERY` commits,
+rather than inside a COMMIT on the loop. WAL + synchronous=NORMAL: a killed process
+loses nothing that was committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import AsyncGenerator
+import sqlite3
+from collections import defaultdict
+from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-
-import aiosqlite
+from typing import TypeVar
 
 from storage.migrations import MIGRATIONS
 from storage.repos import Repos
+from storage.repos.base import Inline
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
 
+BUSY_TIMEOUT_MS = 10_000
+CHECKPOINT_EVERY = 200
+"""Commits between two checkpoints (a step commits one or two transactions)."""
 
 APPLICATION_ID = 0x636C6162
 """`PRAGMA application_id` of our databases ("clab"), set by the first migration run."""
@@ -44,23 +67,83 @@ def default_database_path() -> Path:
     return Path(data_home) / "codelab-agent" / "agent.db"
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = aiosqlite.Row
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    # WAL + NORMAL: a killed process loses nothing that was committed.
-    await conn.execute("PRAGMA synchronous = NORMAL")
+class _Thread:
+    """One worker thread: what it is given runs there, in order."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+
+    async def run(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+
+    def stop(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class _Reader:
+    """The readers' link: statements on the loop's connection (it never waits: its busy
+    timeout is 0); bulk reads, and reads that found the database busy, on the thread's."""
+
+    def __init__(self, conn: sqlite3.Connection, thread: _Thread, threaded: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._thread = thread
+        self._threaded = threaded
+
+    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return work(self._conn)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+        return await self.far(work)
+
+    async def far(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._threaded
+        return await self._thread.run(lambda: work(conn))
+
+    def wrote_messages(self, session_id: str) -> None:
+        pass
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _Writer(Inline):
+    """The writer's link inside a transaction; it notes whose messages were added."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.written: set[str] = set()
+
+    def wrote_messages(self, session_id: str) -> None:
+        self.written.add(session_id)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
 
 class Database:
-    def __init__(self, path: str, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, path: str, writer: sqlite3.Connection, readers: tuple[sqlite3.Connection, ...]) -> None:
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._readers = readers
+        self._write_thread = _Thread("db-writer")
+        self._read_thread = _Thread("db-reader")
         self._write_lock = asyncio.Lock()
-        self.read = Repos(reader)
+        self._link = _Writer(writer)
+        self._tx = Repos(self._link)
+        # :memory: has one connection, read where it is written
+        self.read = Repos(_Reader(readers[0], self._read_thread, readers[1]) if readers else Inline(writer))
+        self._marks: defaultdict[str, int] = defaultdict(int)
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> Database:
@@ -68,52 +151,139 @@ class Database:
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path)
+        opener = _Thread("db-open")
         try:
-            await _check_ours(writer, path)  # before WAL: a foreign file is left exactly as it was
-            if path != ":memory:":
-                await writer.execute("PRAGMA journal_mode = WAL")
-            await _migrate(writer, path)
-            reader = writer if path == ":memory:" else await _connect(path)
-        except BaseException:
-            await writer.close()
-            raise
-        return cls(path, writer, reader)
+            writer, readers = await opener.run(lambda: _open(path))
+        finally:
+            opener.stop()
+        return cls(path, writer, readers)
+
+    def messages_mark(self, session_id: str) -> int:
+        """Grows each time a transaction that added messages to the session commits."""
+        return self._marks[session_id]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncGenerator[Repos, None]:
         """A write transaction: committed when the block ends, rolled back on error."""
         async with self._write_lock:
-            await self._writer.execute_fetchall("BEGIN IMMEDIATE")
+            await self._begin()
+            conn = self._writer
             try:
-                yield Repos(self._writer)
+                yield self._tx
+                conn.execute("COMMIT")
             except BaseException:
-                await self._writer.execute_fetchall("ROLLBACK")
+                self._link.written.clear()
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            await self._writer.execute_fetchall("COMMIT")
+            for session_id in self._link.written:
+                self._marks[session_id] += 1
+            self._link.written.clear()
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0 and self._readers:
+                self._start_checkpoint()
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE at once if no other process is writing; else wait for it on
+        the writer's thread (the loop goes on serving meanwhile)."""
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # the writer's busy timeout is 0: this never waits
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+        waiting = asyncio.ensure_future(self._write_thread.run(lambda: _begin_waiting(conn)))
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # the BEGIN goes on in the thread: undo it before the lock is given up
+            with contextlib.suppress(Exception):
+                await waiting
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _start_checkpoint(self) -> None:
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        conn = self._readers[1]
+        self._checkpoint = asyncio.get_running_loop().create_task(
+            self._read_thread.run(lambda: _checkpoint(conn)), name="db-checkpoint"
+        )
 
     async def close(self) -> None:
-        if self._reader is not self._writer:
-            await self._reader.close()
-        await self._writer.close()
+        """Wait for a checkpoint under way, then close every connection (the last close
+        writes the WAL back into the database file)."""
+        if self._checkpoint is not None:
+            try:
+                await self._checkpoint
+            except Exception:
+                log.exception("checkpoint failed")
+        readers, writer = self._readers, self._writer
+        await self._read_thread.run(lambda: [r.close() for r in readers])
+        await self._write_thread.run(writer.close)
+        self._read_thread.stop()
+        self._write_thread.stop()
 
 
-async def _pragma(conn: aiosqlite.Connection, name: str) -> int:
-    async with conn.execute(f"PRAGMA {name}") as cur:
-        row = await cur.fetchone()
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting up to the busy timeout for another process's write."""
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0")
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _open(path: str) -> tuple[sqlite3.Connection, tuple[sqlite3.Connection, ...]]:
+    writer = _connect(path)
+    opened = [writer]
+    try:
+        _check_ours(writer, path)  # before WAL: a foreign file is left exactly as it was
+        wal = path != ":memory:" and writer.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+        if wal:
+            # checkpoints run off the event loop (`Database._start_checkpoint`)
+            writer.execute("PRAGMA wal_autocheckpoint = 0")
+        _migrate(writer, path)
+        if path == ":memory:":
+            return writer, ()
+        if wal:
+            # Inside a transaction begun IMMEDIATE no statement waits, and a WAL reader
+            # never does: only the BEGIN may, and it waits on the writer's thread
+            # (`Database._begin`), a read on the reader's. Without WAL (a filesystem
+            # that has no shared memory) a COMMIT waits for readers: the timeouts stay.
+            writer.execute("PRAGMA busy_timeout = 0")
+        opened.append(_connect(path))
+        if wal:
+            opened[-1].execute("PRAGMA busy_timeout = 0")
+        opened.append(_connect(path))
+        return writer, (opened[1], opened[2])
+    except BaseException:
+        for conn in opened:
+            conn.close()
+        raise
+
+
+def _pragma(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute(f"PRAGMA {name}").fetchone()
     return int(row[0]) if row else 0
 
 
-async def _check_ours(conn: aiosqlite.Connection, path: str) -> None:
+def _check_ours(conn: sqlite3.Connection, path: str) -> None:
     """Refuse a database that another application made: it has tables, and either no
     schema version of ours or another application's id. Ours carry APPLICATION_ID
     (databases made before it existed are recognised by their tables)."""
-    async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
-        tables = {str(r[0]) for r in await cur.fetchall()} - {"sqlite_sequence"}
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    tables = {str(r[0]) for r in rows} - {"sqlite_sequence"}
     if not tables:
         return
-    app_id = await _pragma(conn, "application_id")
-    version = await _pragma(conn, "user_version")
+    app_id = _pragma(conn, "application_id")
+    version = _pragma(conn, "user_version")
     ours = app_id == APPLICATION_ID or (app_id == 0 and version > 0 and tables >= OUR_TABLES)
     if not ours:
         raise ForeignDatabase(
@@ -122,10 +292,10 @@ async def _check_ours(conn: aiosqlite.Connection, path: str) -> None:
         )
 
 
-async def _migrate(conn: aiosqlite.Connection, path: str) -> None:
-    version = await _pragma(conn, "user_version")
-    if await _pragma(conn, "application_id") != APPLICATION_ID:
-        await conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    version = _pragma(conn, "user_version")
+    if _pragma(conn, "application_id") != APPLICATION_ID:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     if version > len(MIGRATIONS):
         raise SchemaTooNew(
             f"the database {path} has schema version {version}, but this codelab-agent "
@@ -134,15 +304,15 @@ async def _migrate(conn: aiosqlite.Connection, path: str) -> None:
         )
     for number in range(version + 1, len(MIGRATIONS) + 1):
         log.info("migrating %s to schema version %d", path, number)
-        await conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in _statements(MIGRATIONS[number - 1]):
-                await conn.execute(statement)
-            await conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
-        await conn.execute("COMMIT")
+        conn.execute("COMMIT")
 
 
 def _statements(script: str) -> list[str]:

@@ -170,4 +170,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (session_id, turn_id)
     );
     """,
+    # 5: calls the sidecar runs itself (MCP tools): who executes a call, its MCP server,
+    # whether the server called it read-only, when it was approved to run and when it
+    # last started (a started call with no result was cut off: its effect is unknown),
+    # and how often it started.
+    """
+    ALTER TABLE tool_calls ADD COLUMN executed_by TEXT NOT NULL DEFAULT 'client';
+    ALTER TABLE tool_calls ADD COLUMN server TEXT;
+    ALTER TABLE tool_calls ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tool_calls ADD COLUMN approved_at TEXT;
+    ALTER TABLE tool_calls ADD COLUMN started_at TEXT;
+    ALTER TABLE tool_calls ADD COLUMN starts INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -10,6 +10,7 @@ from typing import Any
 
 from protocol.enums import (
     AgentName,
+    ExecutedBy,
     MessageRole,
     PlanStatus,
     SessionState,
@@ -125,6 +126,24 @@ class ToolCallRow:
     subtask_id: str | None
     created_at: str
     answered_at: str | None
+    executed_by: ExecutedBy = ExecutedBy.CLIENT
+    server: str | None = None
+    """The MCP server of a call the sidecar runs."""
+    read_only: bool = False
+    """A server-executed call its server annotated read-only: safe to run again."""
+    approved_at: str | None = None
+    """A server-executed call: when it was cleared to run (by the policy or the user)."""
+    started_at: str | None = None
+    """A server-executed call: when its last run began. Started and still pending means
+    it was cut off (a crash): whether it took effect is unknown."""
+    starts: int = 0
+
+    @property
+    def awaits_editor(self) -> bool:
+        """Pending on the editor's answer: a client call, or a server call to approve."""
+        return self.status is ToolCallStatus.PENDING and (
+            self.executed_by is ExecutedBy.CLIENT or self.approved_at is None
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import pytest
 
 from tests.fake_llm import FakeLLM, Reply, Scripted
 from tests.harness import FAKE_MODEL, FAKE_MODEL_LITELLM, Editor
+from tests.mcp_servers import filesystem_server_entry
 from tests.runtime.fsm_coverage import FsmCoverage
 
 
@@ -69,3 +70,9 @@ async def make_editor(workspace: Path, db_path: Path, llm: FakeLLM) -> AsyncIter
     for editor in started:
         if editor.client is not None:
             await editor.stop()
+
+
+@pytest.fixture(scope="session")
+def filesystem_server() -> Path:
+    """`@modelcontextprotocol/server-filesystem`'s entry point, installed with npm once."""
+    return filesystem_server_entry()

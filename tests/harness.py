@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ def base_env(**extra: str) -> dict[str, str]:
             "no_proxy": "127.0.0.1,localhost",
             "CODELAB_AGENT_RETRY_BACKOFF": "0.01",
             "PYTHONPATH": str(ROOT),
+            # the user's own MCP servers and approvals stay out of the tests
+            "XDG_CONFIG_HOME": str(Path(tempfile.gettempdir()) / "codelab-agent-tests-no-config"),
         }
     )
     env.update(extra)

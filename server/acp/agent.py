@@ -47,7 +47,7 @@ from acp.schema import (
 from pygls.exceptions import JsonRpcException
 
 from protocol.base import WireModel
-from protocol.enums import Mode, PlanDecision, SessionState, ToolResultStatus, TurnStatus
+from protocol.enums import ExecutedBy, Mode, PlanDecision, SessionState, StatusEvent, ToolResultStatus, TurnStatus
 from protocol.methods import (
     ApprovePlanParams,
     CancelParams,
@@ -65,6 +65,7 @@ from protocol.notifications import (
     TOOL_CALL,
     Notification,
     PlanUpdateNotification,
+    StatusNotification,
     StreamNotification,
     ToolCallNotification,
 )
@@ -72,8 +73,9 @@ from protocol.settings import InitializationOptions
 from server import __version__
 from server.acp import replay
 from server.acp.replay import plan_update
-from server.acp.tools import KINDS, Runner, locations, text_content, title
+from server.acp.tools import KINDS, Runner, locations, mcp_config, text_content, title
 from server.app import App
+from server.mcp import McpConfigError
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -221,6 +223,34 @@ class Face:
                 self.updates.put(params.session_id, helpers.update_agent_message_text(params.delta))
         elif isinstance(params, PlanUpdateNotification) and notification is PLAN_UPDATE:
             self.updates.put(params.session_id, plan_update(params.plan))
+        elif isinstance(params, StatusNotification) and params.event is StatusEvent.SERVER_TOOL_CALL:
+            self._server_call(params)
+
+    def _server_call(self, params: StatusNotification) -> None:
+        """An MCP call the sidecar runs: a tool call card that starts and ends."""
+        data = params.data or {}
+        call_id, status = str(data.get("callId", "")), data.get("status")
+        if not call_id or params.session_id not in self._live:
+            return
+        if status == "in_progress":
+            if call_id not in self._live[params.session_id].calls:  # not asked about: not shown yet
+                start = helpers.start_tool_call(
+                    call_id,
+                    str(data.get("name", "")),
+                    kind="other",
+                    status="in_progress",
+                    raw_input=data.get("arguments"),
+                )
+                self.updates.put(params.session_id, start)
+            return
+        output = str(data.get("output", ""))
+        update = helpers.update_tool_call(
+            call_id,
+            status="failed" if status == "failed" else "completed",
+            content=[text_content(output)] if output else None,
+            raw_output={"status": status, "output": output},
+        )
+        self.updates.put(params.session_id, update)
 
     # --- initialize and sessions ---------------------------------------------------------
 
@@ -246,9 +276,22 @@ class Face:
         self, cwd: str, additional_directories: list[str] | None = None, mcp_servers: list[Any] | None = None, **_: Any
     ) -> NewSessionResponse:
         root, app = await self._app(cwd)
+        self._offer_servers(app, mcp_servers)
         session_id = await app.runtime.open_session("(new session)")
         self._live[session_id] = Live(session_id, root, app, mcp_servers=list(mcp_servers or []))
         return NewSessionResponse(session_id=session_id, modes=_modes("auto"))
+
+    def _offer_servers(self, app: App, servers: list[Any] | None) -> None:
+        """The client's MCP servers join the workspace's (its sessions share them)."""
+        if not servers:
+            return
+        try:
+            config = mcp_config(servers)
+        except McpConfigError as exc:
+            raise _invalid("mcpServers", exc.message) from exc
+        added = app.toolbox.add(config)
+        if added:
+            log.info("MCP servers from the client: %s", ", ".join(added))
 
     async def _open(self, cwd: str, session_id: str) -> tuple[Live, GetSessionResult]:
         root, app = await self._app(cwd)
@@ -464,6 +507,18 @@ class Face:
                     )
                     continue
                 remember = choice == ALWAYS
+            if call.executed_by is ExecutedBy.SERVER:  # the sidecar runs it once approved
+                self.updates.put(live.session_id, helpers.update_tool_call(call_id, status="in_progress"))
+                result = await runtime.tool_result(
+                    ToolResultParams(
+                        session_id=live.session_id,
+                        call_id=call_id,
+                        status=ToolResultStatus.SUCCESS if call.requires_approval else ToolResultStatus.ERROR,
+                        content=None if call.requires_approval else "the call needs no approval",
+                        remember=remember,
+                    )
+                )
+                continue
             self.updates.put(live.session_id, helpers.update_tool_call(call_id, status="in_progress"))
             outcome = await runner.run(call)
             failed = outcome.status is not ToolResultStatus.SUCCESS
@@ -500,6 +555,8 @@ class Face:
                     reason=p.reason,
                     plan_id=p.plan_id,
                     subtask_id=p.subtask_id,
+                    executed_by=p.executed_by,
+                    server=p.server,
                 )
                 live.calls[call_id] = call
                 return call

@@ -12,6 +12,7 @@ workspace by the same code the terminal client uses.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from acp.schema import (
 from protocol.enums import ToolResultStatus
 from protocol.notifications import ToolCallNotification
 from server.chat.tools import ToolFailure, WorkspaceTools
+from server.mcp import McpConfig, McpConfigError
 
 OUTPUT_LIMIT = 256 * 1024
 """Bytes of a command's output kept (the client truncates from the beginning)."""
@@ -100,8 +102,31 @@ def title(call: ToolCallNotification) -> str:
             return f"Create directory {path}"
         case "execute_command":
             return f"Run {a.get('command', '')}"
+        case _ if call.server:
+            return f"{call.name.removeprefix(f'mcp__{call.server}__')} (MCP server {call.server})"
         case _:
             return call.name
+
+
+def mcp_config(servers: Sequence[Any]) -> McpConfig:
+    """`session/new`'s `mcpServers` as the sidecar's configuration: stdio servers and HTTP
+    ones (SSE is not supported). A name outside `[A-Za-z0-9_-]` is made to fit."""
+    configured: dict[str, Any] = {}
+    problems: list[str] = []
+    for index, server in enumerate(servers):
+        data: dict[str, Any] = server.model_dump() if hasattr(server, "model_dump") else dict(server)
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", str(data.get("name") or f"server{index}"))[:32]
+        listed: list[dict[str, Any]] = data.get("env") or data.get("headers") or []
+        pairs = {str(pair["name"]): str(pair["value"]) for pair in listed}
+        if "command" in data:
+            configured[name] = {"command": data["command"], "args": list(data.get("args") or []), "env": pairs}
+        elif "url" in data and data.get("type", "http") == "http":
+            configured[name] = {"url": data["url"], "headers": pairs}
+        else:
+            problems.append(f"{index}: {name}: only stdio and HTTP MCP servers are supported")
+    if problems:
+        raise McpConfigError("mcpServers", problems)
+    return McpConfig.parse(configured, "mcpServers")
 
 
 def locations(call: ToolCallNotification, root: Path) -> list[ToolCallLocation]:
@@ -154,7 +179,10 @@ class Runner:
             return Outcome(ToolResultStatus.ERROR, message, [text_content(message)])
 
     async def preview(self, call: ToolCallNotification) -> list[Content]:
-        """What a write or an edit would change, as ACP's diff, for the permission request."""
+        """What a write or an edit would change, as ACP's diff, for the permission request
+        (an MCP call: its arguments)."""
+        if call.server:
+            return [text_content(json.dumps(call.arguments, indent=2, ensure_ascii=False)[:4_000])]
         if call.name not in ("write_file", "edit_file"):
             return []
         if not (self._read and self._write):

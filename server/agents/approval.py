@@ -64,6 +64,7 @@ from pathlib import Path
 from protocol.enums import DecidedBy, Decision, OutsideWorkspace, ToolCategory
 from protocol.tools import ExecuteCommandArgs, ToolArgs
 from server.agents import shell
+from server.agents.toolbox import McpSpec
 from server.agents.tools import ToolSpec
 from server.settings import ApprovalSettings
 
@@ -136,6 +137,29 @@ def decide(
         return _decide(spec, args, settings, workspace_root, list(rules))
     except _InvalidPath as exc:
         return Verdict(Decision.REFUSED, DecidedBy.POLICY, f"refused: {exc.raw!r} is not a valid path ({exc.why})")
+
+
+def decide_mcp(spec: McpSpec, settings: ApprovalSettings, rules: Iterable[Rule] = ()) -> Verdict:
+    """An MCP tool: "always" given by the user for this tool in this session runs it;
+    else, annotated destructive, it asks (no pattern or setting clears it); read-only, it
+    is a read; else it runs without asking only when `allowedMcpTools` names it. The
+    annotations are the server's word, as the MCP specification has it."""
+    if (spec.name, "") in rules:
+        return Verdict(Decision.AUTO_APPROVED, DecidedBy.SESSION_RULE, f"{spec.name} was approved for this session")
+    if spec.destructive:
+        return Verdict(
+            Decision.ASK, DecidedBy.POLICY, f"{spec.name} is marked destructive by its server: it always asks"
+        )
+    if spec.read_only and settings.auto_approve.get(ToolCategory.READ, False):
+        return Verdict(
+            Decision.AUTO_APPROVED, DecidedBy.POLICY, f"{spec.name} is read-only; read tools are auto-approved"
+        )
+    names = (spec.name, spec.name.removeprefix("mcp__"), f"{spec.server}__{spec.tool.name}")
+    pattern = next((p for p in settings.allowed_mcp_tools if any(fnmatch.fnmatchcase(n, p) for n in names)), None)
+    if pattern is not None:
+        return Verdict(Decision.AUTO_APPROVED, DecidedBy.POLICY, f"{spec.name} is allowed by {pattern!r}")
+    what = "read-only MCP tools ask for approval" if spec.read_only else "MCP tools ask unless allowed"
+    return Verdict(Decision.ASK, DecidedBy.POLICY, what)
 
 
 def _decide(spec: ToolSpec, args: ToolArgs, settings: ApprovalSettings, root: Path, rules: list[Rule]) -> Verdict:

@@ -14,6 +14,7 @@ from importlib import resources
 from protocol.capabilities import AgentInfo
 from protocol.enums import AgentName
 from protocol.enums import ToolCategory as G
+from server.agents.toolbox import McpAccess
 from server.agents.tools import ToolSpec, check_registry, tools_in
 
 
@@ -23,6 +24,8 @@ class AgentSpec:
     description: str
     groups: tuple[G, ...]
     without: tuple[str, ...] = ()
+    mcp: McpAccess = McpAccess.NONE
+    """Which of the user's MCP tools it is given, beside its groups."""
 
     @property
     def tools(self) -> tuple[ToolSpec, ...]:
@@ -53,10 +56,15 @@ AGENTS: dict[AgentName, AgentSpec] = {
             "Explores the code read-only and writes a plan of subtasks for the user to approve.",
             (G.READ, G.PLAN, G.META),
             without=("switch_mode",),
+            mcp=McpAccess.READ_ONLY,
         ),
-        AgentSpec(AgentName.CODE, "Writes and changes code.", (G.READ, G.WRITE, G.COMMAND, G.META)),
-        AgentSpec(AgentName.DEBUG, "Investigates and fixes errors.", (G.READ, G.WRITE, G.COMMAND, G.META)),
-        AgentSpec(AgentName.EXPLAIN, "Answers questions about code and concepts.", (G.READ, G.META)),
+        AgentSpec(AgentName.CODE, "Writes and changes code.", (G.READ, G.WRITE, G.COMMAND, G.META), mcp=McpAccess.ALL),
+        AgentSpec(
+            AgentName.DEBUG, "Investigates and fixes errors.", (G.READ, G.WRITE, G.COMMAND, G.META), mcp=McpAccess.ALL
+        ),
+        AgentSpec(
+            AgentName.EXPLAIN, "Answers questions about code and concepts.", (G.READ, G.META), mcp=McpAccess.READ_ONLY
+        ),
     )
 }
 

@@ -11,6 +11,12 @@ SUBTASK_PREFIX = "Your subtask ("
 REMINDER = "[Reminder]"
 ERROR = "Error:"
 REJECTED = "The user rejected this tool call."
+REFUSED = "Refused by the approval policy"
+"""How a call the policy refused without asking begins its result."""
+SKIPPED_INTERRUPTED = (
+    "This call was interrupted while it ran (the sidecar stopped), so it may or may not have taken effect; "
+    "the user chose not to run it again. Check its effect before relying on it or calling it again."
+)
 CANCELLED_RESULT = "Cancelled by the user before a result arrived (the editor may not have run this call)."
 
 ARCHITECT_NUDGE = (

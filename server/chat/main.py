@@ -1,264 +1,240 @@
-"""`codelab-agent chat`: run a task from the terminal, as an editor would.
+"""`codelab-agent chat` and `codelab-agent sessions`: the terminal client's entry points.
 
-It starts the sidecar, sends the task, prints the streamed text, runs the tool calls
-in the workspace (asking y/n for those that need approval, unless `--yes`), shows
-plans and asks to approve them, answers the agents' questions from the keyboard, and
-exits with the turn's status: 0 completed, 1 failed, 130 cancelled.
+`chat` starts the sidecar before anything else, so that the sidecar's imports (litellm's
+above all) overlap the user's typing; then it runs the task, or opens a conversation
+when there is none, and keeps the conversation open after a task on a terminal unless
+`--once`. It exits with the last turn's status — 0 completed, 1 failed (or the sidecar
+could not go on), 130 cancelled, 2 for a usage error — straight after the sidecar has
+closed its database and the output is flushed, skipping the interpreter's teardown.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import contextlib
+import logging
 import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
-from lsprotocol.types import ProgressParams
-
-from protocol.enums import Mode, PlanDecision, PlanStatus, StatusEvent, SubtaskStatus, ToolResultStatus, TurnStatus
-from protocol.methods import (
-    APPROVE_PLAN,
-    CANCEL,
-    RESUME,
-    SEND_MESSAGE,
-    TOOL_RESULT,
-    ApprovePlanParams,
-    CancelParams,
-    ResumeParams,
-    SendMessageParams,
-    ToolResultParams,
-    TurnResult,
-    TurnUsage,
-)
-from protocol.notifications import (
-    PlanUpdateNotification,
-    StatusNotification,
-    StreamNotification,
-    ToolCallNotification,
-)
-from protocol.plans import Plan
-from server.chat.client import MalformedMessage, Notice, SidecarClient, SidecarError
-from server.chat.tools import WorkspaceTools
+from protocol.enums import Mode
+from protocol.methods import LIST_SESSIONS, ListSessionsParams, ListSessionsResult
+from server.chat.client import Notice, Refused, SidecarError
+from server.chat.sidecar import Sidecar
 from server.settings import DEMO_MODEL, default_model
 
-EXIT_CODES = {TurnStatus.COMPLETED: 0, TurnStatus.FAILED: 1, TurnStatus.CANCELLED: 130}
-STATUS_MARK = {
-    SubtaskStatus.PENDING: " ",
-    SubtaskStatus.IN_PROGRESS: "…",
-    SubtaskStatus.DONE: "✓",
-    SubtaskStatus.FAILED: "✗",
-    SubtaskStatus.SKIPPED: "-",
-}
-QUIET_EVENTS = (StatusEvent.STATE_CHANGED, StatusEvent.NUDGED)
-SHOWN_PLANS = (PlanStatus.IN_PROGRESS, PlanStatus.AWAITING_APPROVAL, PlanStatus.COMPLETED, PlanStatus.FAILED)
+ALLOWED_COMMANDS = ("ls", "pwd", "git status", "git diff", "git log")
+"""Commands the terminal client lets run without asking, unless `--allow` says otherwise."""
+DENIED_COMMANDS = ("rm -rf", "git push", "sudo")
+"""Commands it refuses without asking, unless `--deny` says otherwise."""
 
 
-def _say(text: str = "", *, end: str = "\n") -> None:
-    sys.stdout.write(text + end)
-    sys.stdout.flush()
+def _sidecar_args(args: argparse.Namespace, model: str) -> list[str]:
+    sidecar = ["--model", model, "--log-level", "WARNING"]
+    api_base = getattr(args, "chat_api_base", None) or args.api_base
+    if api_base:
+        sidecar += ["--api-base", api_base]
+    api_key_env = getattr(args, "chat_api_key_env", None) or args.api_key_env
+    if api_key_env:
+        sidecar += ["--api-key-env", api_key_env]
+    db = getattr(args, "chat_db", None) or args.db
+    if db:
+        sidecar += ["--db", str(Path(db).expanduser().resolve())]
+    return sidecar
 
 
-def _dim(text: str) -> str:
-    """Faint text on a terminal that shows colours (not with NO_COLOR, not into a pipe)."""
-    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
-        return f"\x1b[2m{text}\x1b[0m"
-    return text
+def _resume_args(args: argparse.Namespace) -> list[str]:
+    """The flags `chat --resume ID` needs to find the same session with the same model."""
+    extra: list[str] = []
+    for flag, value in (
+        ("--db", args.chat_db or args.db),
+        ("--model", args.chat_model or args.model),
+        ("--api-base", args.chat_api_base or args.api_base),
+        ("--api-key-env", args.chat_api_key_env or args.api_key_env),
+    ):
+        if value:
+            extra += [flag, str(Path(value).expanduser().resolve()) if flag == "--db" else value]
+    return extra
 
 
-def usage_line(usage: TurnUsage) -> str:
-    """One line on what a turn used: requests, tokens in (cached) and out, cost."""
-    cost = f"${usage.cost_usd:.4f}" if usage.cost_usd is not None else "cost unknown"
-    requests = f"{usage.requests} request{'' if usage.requests == 1 else 's'}"
-    tokens = f"{usage.prompt_tokens:,} tokens in ({usage.cached_tokens:,} cached), {usage.completion_tokens:,} out"
-    return f"  · usage: {requests}, {tokens}, {cost}"
+def _approval(args: argparse.Namespace) -> dict[str, Any]:
+    allowed = args.allow if args.allow is not None else list(ALLOWED_COMMANDS)
+    denied = args.deny if args.deny is not None else list(DENIED_COMMANDS)
+    return {"approval": {"allowedCommands": allowed, "deniedCommands": denied}}
 
 
-async def _ask(prompt: str) -> str:
-    try:
-        return (await asyncio.to_thread(input, prompt)).strip()
-    except EOFError:
-        return ""
+def _leave(code: int) -> NoReturn:
+    """Exit now: the sidecar has stopped and closed its database; only flushing is left."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
-class Chat:
-    def __init__(self, args: argparse.Namespace, workspace: Path) -> None:
-        self.args = args
-        self.tools = WorkspaceTools(workspace)
-        self.calls: dict[str, ToolCallNotification] = {}
-        self.streaming: str | None = None
-        """What is streaming on the current line: "text", "thought", or nothing."""
-        self.session: str | None = args.resume
-        self.client = SidecarClient(self._on_notification)
-
-    # --- what the sidecar tells us -------------------------------------------------
-
-    def _on_notification(self, notice: Notice) -> None:
-        if self.session is None and not isinstance(notice, ProgressParams):
-            self.session = notice.session_id
-            self._end_stream()
-            _say(f"  · session {self.session}")
-        if isinstance(notice, StreamNotification):
-            self._stream(notice)
-            return
-        self._end_stream()
-        if isinstance(notice, ToolCallNotification):
-            self.calls[notice.call_id] = notice
-        elif isinstance(notice, StatusNotification) and notice.event not in QUIET_EVENTS:
-            _say(f"  · {notice.event}: {notice.detail}")
-        elif isinstance(notice, PlanUpdateNotification) and notice.plan.status in SHOWN_PLANS:
-            self._show_plan(notice.plan)
-
-    def _stream(self, notice: StreamNotification) -> None:
-        """Text as it comes; thoughts dimmed, on lines of their own."""
-        kind = notice.kind or "text"
-        if self.streaming != kind:
-            self._end_stream()
-            _say(f"[{notice.agent}] " if kind == "text" else _dim(f"[{notice.agent} thinking] "), end="")
-            self.streaming = kind
-        _say(_dim(notice.delta) if kind == "thought" else notice.delta, end="")
-
-    def _end_stream(self) -> None:
-        if self.streaming:
-            _say()
-            self.streaming = None
-
-    def _show_plan(self, plan: Plan) -> None:
-        _say(f"Plan v{plan.version} ({plan.status}): {plan.goal}")
-        for s in plan.subtasks:
-            deps = f" after {', '.join(s.dependencies)}" if s.dependencies else ""
-            _say(f"  [{STATUS_MARK[s.status]}] {s.id} {s.title} ({s.agent}{deps})")
-
-    # --- the loop ------------------------------------------------------------------
-
-    async def run(self, sidecar_args: list[str]) -> int:
-        await self.client.start(
-            sidecar_args, self.tools.root, show_logs=bool(os.environ.get("CODELAB_AGENT_CHAT_LOGS"))
-        )
-        try:
-            if self.args.resume:
-                result = await self.client.turn(RESUME, ResumeParams(session_id=self.args.resume))
-            else:
-                result = await self.client.turn(
-                    SEND_MESSAGE, SendMessageParams(text=self.args.task, mode=Mode(self.args.mode))
-                )
-            while True:
-                self._end_stream()
-                if result.status in EXIT_CODES:
-                    return self._finish(result)
-                if result.status == TurnStatus.AWAITING_TOOL_RESULTS:
-                    result = await self._tool_calls(result)
-                elif result.status == TurnStatus.AWAITING_USER_INPUT:
-                    result = await self._question(result)
-                elif result.status == TurnStatus.AWAITING_PLAN_APPROVAL:
-                    result = await self._plan(result)
-        except SidecarError as exc:
-            self._end_stream()
-            _say(f"Stopped: {exc}.")
-            if self.session:
-                _say(f"  · continue with: codelab-agent chat --resume {self.session}")
-            return 1
-        except asyncio.CancelledError:
-            return 130
-        finally:
-            await self.client.stop()
-
-    def _finish(self, result: TurnResult) -> int:
-        if result.status == TurnStatus.FAILED:
-            _say(f"Failed: {(result.error.message if result.error else None) or result.message}")
-        elif result.message:
-            _say(result.message)
-        if result.usage is not None:
-            _say(usage_line(result.usage))
-        return EXIT_CODES[result.status]
-
-    async def _tool_calls(self, result: TurnResult) -> TurnResult:
-        session = result.session_id
-        for call_id in result.pending_tool_calls:
-            call = self.calls.get(call_id)
-            if call is None:
-                raise MalformedMessage("turn result", f"pending tool call {call_id} was never announced")
-            verdict, feedback = await self._approve(call) if call.requires_approval and not self.args.yes else ("y", "")
-            if verdict == "n":
-                answer = ToolResultParams(
-                    session_id=session, call_id=call_id, status=ToolResultStatus.REJECTED, feedback=feedback or None
-                )
-            else:
-                status, content = self.tools.run(call.name, call.arguments)
-                answer = ToolResultParams(
-                    session_id=session, call_id=call_id, status=status, content=content, remember=verdict == "a"
-                )
-                _say(f"  · {call.name}: {status.value}")
-            result = await self.client.turn(TOOL_RESULT, answer)
-        return result
-
-    async def _approve(self, call: ToolCallNotification) -> tuple[str, str]:
-        _say(f"\n{call.name} {json.dumps({k: v for k, v in call.arguments.items() if k != 'content'})}")
-        if call.reason:
-            _say(f"  ({call.reason})")
-        diff = self.tools.preview(call.name, call.arguments)
-        if diff:
-            _say(diff.rstrip())
-        while True:
-            choice = (await _ask("Run it? [y]es / [a]lways / [n]o: ")).lower()[:1]
-            if choice in ("y", "a"):
-                return choice, ""
-            if choice in {"n", ""}:
-                return "n", await _ask("Feedback for the agent (optional): ")
-
-    async def _question(self, result: TurnResult) -> TurnResult:
-        _say(f"? {result.message}")
-        answer = await _ask("> ")
-        if not answer:  # no answer (end of input): end the turn rather than wait forever
-            await self.client.request(CANCEL, CancelParams(session_id=result.session_id))
-            cancelled = result.model_copy()
-            cancelled.status = TurnStatus.CANCELLED
-            return cancelled
-        return await self.client.turn(SEND_MESSAGE, SendMessageParams(session_id=result.session_id, text=answer))
-
-    async def _plan(self, result: TurnResult) -> TurnResult:
-        decision, feedback = PlanDecision.APPROVE, None
-        if not self.args.yes:
-            choice = (await _ask("Approve the plan? [a]pprove / [r]eject / re[v]ise: ")).lower()[:1]
-            if choice == "r":
-                decision = PlanDecision.REJECT
-            elif choice == "v":
-                decision, feedback = PlanDecision.REVISE, await _ask("What should change? ")
-        if result.plan_id is None:
-            raise MalformedMessage("turn result", f"{result.status} without a plan id")
-        params = ApprovePlanParams(
-            session_id=result.session_id, plan_id=result.plan_id, decision=decision, feedback=feedback
-        )
-        return await self.client.turn(APPROVE_PLAN, params)
+def _quiet_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """A request abandoned at Ctrl-C may be answered later; nothing of it is for the user."""
+    loop.set_exception_handler(lambda _loop, context: logging.getLogger(__name__).debug("%s", context))
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    if not (args.task and args.task.strip()) and not args.resume:
-        sys.stderr.write("codelab-agent chat: give a task, or --resume SESSION\n")
-        return 2
-    workspace = Path(args.workspace).expanduser().resolve()
-    if not workspace.is_dir():
-        sys.stderr.write(f"codelab-agent chat: {workspace} is not a directory\n")
-        return 2
     model = args.chat_model or args.model or os.environ.get("CODELAB_AGENT_MODEL") or default_model()
+    try:
+        code = asyncio.run(_chat(args, model))
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        code = 130
+    _leave(code)
+
+
+async def _chat(args: argparse.Namespace, model: str) -> int:
+    loop = asyncio.get_running_loop()
+    _quiet_loop(loop)
+    this = asyncio.current_task()
+    assert this is not None
+    loop.add_signal_handler(signal.SIGINT, this.cancel)
+    receivers: list[Any] = []
+
+    def forward(notice: Notice) -> None:
+        for receiver in receivers:
+            receiver(notice)
+
+    sidecar = Sidecar(
+        _sidecar_args(args, model),
+        forward,
+        _approval(args),
+        show_logs=bool(os.environ.get("CODELAB_AGENT_CHAT_LOGS")),
+    )
+    try:
+        await sidecar.spawn()  # first: its imports overlap everything below, the user's typing included
+        return await _converse(args, model, sidecar, receivers)
+    except asyncio.CancelledError:
+        sys.stdout.write("\nInterrupted.\n")
+        return 130
+    finally:
+        await sidecar.stop()
+
+
+async def _converse(args: argparse.Namespace, model: str, sidecar: Sidecar, receivers: list[Any]) -> int:
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    task = args.task.strip() if args.task else None
+    if (args.task is not None and not task) or (not task and not args.resume and not interactive):
+        sys.stderr.write("codelab-agent chat: give a task, or --resume SESSION (or run it in a terminal to talk)\n")
+        return 2
+    workspace = _workspace(args.workspace)
+    if workspace is None:
+        return 2
     if model == DEMO_MODEL:
         sys.stderr.write(
             "No model configured and no provider key found: using the offline demo model.\n"
             "Set OPENROUTER_API_KEY, OPENAI_API_KEY or ANTHROPIC_API_KEY, or pass --model, for a real one.\n"
         )
-    sidecar = ["--model", model, "--log-level", "WARNING"]
-    api_base = args.chat_api_base or args.api_base
-    if api_base:
-        sidecar += ["--api-base", api_base]
-    api_key_env = args.chat_api_key_env or args.api_key_env
-    if api_key_env:
-        sidecar += ["--api-key-env", api_key_env]
-    if args.chat_db or args.db:
-        sidecar += ["--db", args.chat_db or args.db]
-    chat = Chat(args, workspace)
+    from server.chat.conversation import Conversation  # noqa: PLC0415 - after the sidecar started
+    from server.chat.keyboard import Keyboard  # noqa: PLC0415
+    from server.chat.screen import Screen, fancy_terminal  # noqa: PLC0415
+    from server.chat.turns import Options, Turns  # noqa: PLC0415
+
+    screen = Screen(fancy_terminal())
+    keyboard = Keyboard(screen, interactive, _history_file())
+    options = Options(
+        workspace=workspace, mode=Mode(args.mode), yes=args.yes, once=args.once, resume_args=_resume_args(args)
+    )
+    turns = Turns(sidecar, screen, keyboard, options)
+    receivers.append(turns.on_notice)
+    conversation = Conversation(turns)
+    converse = interactive and not args.once
+    if converse:
+        screen.line(f"codelab-agent chat · {workspace} · model {model}", "bold")
+        screen.line("/help for commands · Ctrl-C cancels a turn · Ctrl-D leaves", "dim")
     try:
-        return asyncio.run(chat.run(sidecar))
-    except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted\n")
+        await sidecar.open(workspace)
+    except (SidecarError, Refused) as exc:
+        screen.line(f"Could not start the sidecar: {exc}.", "red")
+        return 1
+    main = asyncio.ensure_future(conversation.start(task, args.resume, converse=converse))
+    turns.watch_interrupts(main)
+    try:
+        return await main
+    except asyncio.CancelledError:
+        screen.idle()
+        if turns.fatal is not None:
+            screen.line(f"Stopped: {turns.fatal}.", "red")
+            conversation.goodbye()
+            return 1
+        screen.line("Stopped.", "yellow")
+        conversation.goodbye()
         return 130
+    except SidecarError as exc:
+        screen.idle()
+        screen.line(f"Stopped: {exc}.", "red")
+        conversation.goodbye()
+        return 1
+
+
+def _workspace(given: str) -> Path | None:
+    """The workspace folder, made when missing (as `mkdir -p`); None (said why) when it cannot be."""
+    workspace = Path(given).expanduser().resolve()
+    if workspace.exists() and not workspace.is_dir():
+        sys.stderr.write(f"codelab-agent chat: {workspace} is not a folder\n")
+        return None
+    if not workspace.exists():
+        try:
+            workspace.mkdir(parents=True)
+        except OSError as exc:
+            sys.stderr.write(f"codelab-agent chat: cannot create the workspace {workspace}: {exc.strerror}\n")
+            return None
+        sys.stderr.write(f"Created the workspace folder {workspace}.\n")
+    return workspace
+
+
+def _history_file() -> Path | None:
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "codelab-agent"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return base / "chat_history"
+
+
+# --- codelab-agent sessions ------------------------------------------------------------------------
+
+
+def _folder(given: str | None) -> Path:
+    return Path(given).expanduser().resolve() if given else Path.cwd()
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    try:
+        code = asyncio.run(_sessions(args))
+    except KeyboardInterrupt:
+        code = 130
+    _leave(code)
+
+
+async def _sessions(args: argparse.Namespace) -> int:
+    from server.chat.sessions import session_lines  # noqa: PLC0415
+
+    _quiet_loop(asyncio.get_running_loop())
+    here = _folder(args.sessions_workspace)
+    sidecar = Sidecar(_sidecar_args(args, DEMO_MODEL), lambda _: None, {})
+    try:
+        await sidecar.spawn()
+        await sidecar.open(here)
+        listed = await sidecar.client.request(
+            LIST_SESSIONS, ListSessionsParams(limit=args.limit, all_workspaces=not args.sessions_workspace)
+        )
+    except (SidecarError, Refused) as exc:
+        sys.stderr.write(f"codelab-agent sessions: {exc}\n")
+        return 1
+    finally:
+        await sidecar.stop()
+    assert isinstance(listed, ListSessionsResult)
+    if not listed.sessions:
+        sys.stdout.write("No sessions yet.\n")
+        return 0
+    for line in session_lines(listed.sessions, workspaces=True):
+        sys.stdout.write(line + "\n")
+    sys.stdout.write("Continue one with: codelab-agent chat --resume ID\n")
+    return 0

@@ -1,7 +1,8 @@
 """The user's MCP servers as tools: configuration, lifecycle, tools and results.
 
 Self-contained: nothing here imports the turn, the plans or the faces; the runtime
-asks `McpManager` for `tools()` and `call()`s them.
+asks `server.mcp.manager.McpManager` for `tools()` and `call()`s them. Importing this
+package does not import the MCP SDK (the manager does, when a server is configured).
 """
 
 from server.mcp.config import (
@@ -14,7 +15,7 @@ from server.mcp.config import (
     load_user_config,
     load_workspace_config,
 )
-from server.mcp.manager import McpManager, McpOptions
+from server.mcp.options import McpOptions
 from server.mcp.tools import (
     McpCallError,
     McpCallInterrupted,
@@ -30,7 +31,6 @@ __all__ = [
     "McpCallInterrupted",
     "McpConfig",
     "McpConfigError",
-    "McpManager",
     "McpOptions",
     "McpResult",
     "McpServerUnavailable",

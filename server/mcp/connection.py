@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 import anyio
@@ -34,6 +33,7 @@ from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from pydantic import ValidationError
 
 from server.mcp.config import HttpServer, StdioServer, child_environment, request_headers
+from server.mcp.options import FailureCallback, McpOptions
 from server.mcp.stdio import EXIT_GRACE_SECONDS, stdio_transport
 from server.mcp.tools import (
     McpCallInterrupted,
@@ -49,24 +49,6 @@ log = logging.getLogger(__name__)
 CLIENT_INFO = types.Implementation(name="codelab-agent", version="0.1.0")
 MAX_PAGES = 100
 """`tools/list` pages read from one server (a server that pages forever is cut off)."""
-
-FailureCallback = Callable[[str, str], None]
-"""`on_failure(server, reason)`, called once when a server cannot be started."""
-
-
-@dataclass(frozen=True)
-class McpOptions:
-    call_timeout: float = 60.0
-    """Seconds a `tools/call` or `tools/list` may take."""
-    start_timeout: float = 30.0
-    """Seconds from starting a server to its answer to `initialize` and `tools/list`."""
-    max_result_bytes: int = 1024 * 1024
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    protected_env: tuple[str, ...] = ()
-    """More parent variables no configuration may pass through (the `--api-key-env` one)."""
-    cwd: Path | None = None
-    """The working directory of stdio servers (default: the sidecar's)."""
 
 
 @dataclass

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from server.mcp.config import HttpServer, McpConfig, StdioServer
-from server.mcp.connection import FailureCallback, McpOptions, ServerConnection
+from server.mcp.connection import ServerConnection
+from server.mcp.options import FailureCallback, McpOptions
 from server.mcp.tools import McpResult, McpTool, McpToolNotFound
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,21 @@ class McpManager:
         self.options = options or McpOptions()
         self._on_failure: FailureCallback = on_failure or _ignore_failure
         parent = os.environ if env is None else env
+        self._parent = parent
         self._servers = {
             name: ServerConnection(name, config, self.options, parent, self._report)
             for name, config in configured.items()
         }
         self._index: dict[str, McpTool] = {}
+
+    def add(self, servers: McpConfig | Mapping[str, StdioServer | HttpServer]) -> list[str]:
+        """More servers, started when first needed; a name already present keeps its
+        server. Returns the names added."""
+        configured = servers.enabled() if isinstance(servers, McpConfig) else dict(servers)
+        added = [name for name in configured if name not in self._servers]
+        for name in added:
+            self._servers[name] = ServerConnection(name, configured[name], self.options, self._parent, self._report)
+        return added
 
     @property
     def server_names(self) -> list[str]:
@@ -60,6 +71,10 @@ class McpManager:
             index[tool.qualified] = tool
         self._index = index
         return list(index.values())
+
+    def known(self) -> list[McpTool]:
+        """The tools as last listed (no server is started)."""
+        return list(self._index.values())
 
     def tool(self, qualified: str) -> McpTool | None:
         """The tool of that name as last listed (no server is started)."""

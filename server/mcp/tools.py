@@ -13,9 +13,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from mcp import types
+if TYPE_CHECKING:
+    from mcp import types
 
 MAX_NAME = 64
 """The longest function name providers accept (OpenAI: `^[a-zA-Z0-9_-]{1,64}$`)."""
@@ -83,6 +84,8 @@ def qualify(server: str, tool: str) -> str:
 
 
 def to_tool(server: str, tool: types.Tool) -> McpTool:
+    from mcp import types  # noqa: PLC0415 (the SDK loads when a server starts, not with the sidecar)
+
     hints = tool.annotations or types.ToolAnnotations()
     read_only = hints.read_only_hint is True
     return McpTool(
@@ -137,6 +140,8 @@ def render(result: types.CallToolResult, limit_bytes: int) -> McpResult:
 
 
 def _describe(block: types.ContentBlock) -> str:
+    from mcp import types  # noqa: PLC0415
+
     if isinstance(block, types.TextContent):
         return block.text
     if isinstance(block, types.ImageContent | types.AudioContent):

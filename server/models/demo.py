@@ -2,9 +2,14 @@
 
 It is not clever. It reads the request the way a real model would (the agent, the
 task, the tool results so far) and answers with the tool calls that exercise the
-product: classification, a plan for a complex task, file writes through the editor,
-a follow-up question, a switch of agent. Everything it does depends only on the
-request, so a resumed session gets the same answer after a restart.
+product: classification, a plan for a complex task, file writes and edits through the
+editor, commands ("run `ls -la`"), a follow-up question, a switch of agent, and a
+tour of all of it ("show me around"): a command the allow-list lets run, one the
+deny-list refuses, a write, a command that asks, an edit. Everything it does depends
+only on the request, so a resumed session gets the same answer after a restart.
+
+It never claims what the tool results do not show: a write that failed or was
+rejected is reported as such, a command by its exit code.
 """
 
 from __future__ import annotations
@@ -26,6 +31,17 @@ _EXPLAIN = ("explain", "what is", "what does", "what are", "why ", "how does", "
 _DEBUG = ("fix", "bug", "error", "debug", "fails", "failing", "crash", "broken", "exception", "traceback")
 _ACTION = ("create", "write", "add", "change", "implement", "make", "refactor", "fix")
 _EVERY_FILE = re.compile(r"\b(read|review) (every|each|all)( the)? files?\b", re.IGNORECASE)
+_COMMAND = re.compile(r"\brun\s+`([^`]+)`", re.IGNORECASE)
+_EDIT = re.compile(
+    r"\b(?:replace|change)\s+[\"'`]([^\"'`]+)[\"'`]\s+(?:with|to|by)\s+[\"'`]([^\"'`]*)[\"'`]", re.IGNORECASE
+)
+_TOUR = re.compile(r"\btour\b|\bshow me around\b|\bwhat can you do\b", re.IGNORECASE)
+_EXIT_CODE = re.compile(r"exit code (-?\d+)")
+TOUR_ALLOWED = "ls"
+"""The tour's command that the terminal client's default allow-list lets run unasked."""
+TOUR_DENIED = "rm -rf build"
+"""The tour's command that the terminal client's default deny-list refuses."""
+TOUR_GREETING = "hello from the tour"
 
 
 @dataclass(frozen=True)
@@ -35,12 +51,15 @@ class _Thread:
     task: str
     results: list[tuple[str, str]]  # (tool name, result text) after the last user message
     revision: str | None
+    previous: str = ""
+    """The task before this one, when this one answers a question the agent asked."""
 
 
 def _read(request: ModelRequest) -> _Thread:
     names: dict[str, str] = {}
     task = ""
     revision: str | None = None
+    previous = ""
     results: list[tuple[str, str]] = []
     for message in request.messages[1:]:
         role = message.get("role")
@@ -49,7 +68,8 @@ def _read(request: ModelRequest) -> _Thread:
             if texts.is_revision(content):
                 revision = content
             elif not content.startswith(texts.REMINDER):
-                task = content
+                asked = bool(results) and results[-1][0] == "ask_followup_question"
+                previous, task = (task if asked else ""), content
             results = []
         elif role == "assistant":
             calls: list[dict[str, Any]] = message.get("tool_calls") or []
@@ -57,7 +77,36 @@ def _read(request: ModelRequest) -> _Thread:
                 names[call["id"]] = call["function"]["name"]
         elif role == "tool":
             results.append((names.get(str(message.get("tool_call_id")), "?"), content))
-    return _Thread(task=task, results=results, revision=revision)
+    return _Thread(task=task, results=results, revision=revision, previous=previous)
+
+
+def failed(result: str) -> bool:
+    """Whether a tool result says the call did not do its work (an error, a rejection,
+    a cancellation, a refusal by the policy)."""
+    return result.startswith(
+        (texts.ERROR, texts.REJECTED, texts.CANCELLED_RESULT, texts.REFUSED, texts.SKIPPED_INTERRUPTED)
+    )
+
+
+def first_line(text: str) -> str:
+    """The first sentence of the first line that says something."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "(nothing)")
+    return line.split(". ", 1)[0]
+
+
+def _outcome(result: str) -> str:
+    return first_line(result) if failed(result) else "done"
+
+
+def command_outcome(command: str, result: str) -> str:
+    """What came of a command, by its exit code; never more than the result shows."""
+    code = _EXIT_CODE.match(result)
+    if code is None:
+        return f"`{command}` did not run: {first_line(result)}"
+    output = result.split("\n", 1)[1] if "\n" in result else ""
+    if code.group(1) == "0":
+        return f"`{command}` ran (exit code 0); it printed: {first_line(output)}"
+    return f"`{command}` failed with exit code {code.group(1)}: {first_line(output)}"
 
 
 def _call(name: str, **arguments: Any) -> ReplyToolCall:
@@ -242,6 +291,8 @@ class DemoModel:
             return "Let me read it.", (_call("read_file", path=target.group(1)),)
         if thread.results:
             content = thread.results[-1][1]
+            if failed(content):
+                return f"I could not read {target.group(1) if target else 'the file'}: {first_line(content)}", ()
             lines = content.splitlines()
             return (
                 f"{target.group(1) if target else 'The file'} has {len(lines)} lines. It begins with: {lines[0] if lines else '(empty)'}",
@@ -252,33 +303,18 @@ class DemoModel:
     def _code(self, thread: _Thread, agent: AgentName) -> tuple[str, tuple[ReplyToolCall, ...]]:
         if _EVERY_FILE.search(thread.task):
             return self._read_every_file(thread)
+        if _TOUR.search(thread.previous) or (_TOUR.search(thread.task) and not thread.previous):
+            return _tour(thread)
+        command, edit = _COMMAND.search(thread.task), _EDIT.search(thread.task)
         target = _FILE.search(thread.task)
+        if thread.results and thread.results[-1][1] == texts.CANCELLED_RESULT:  # the call never ran: make it again
+            return self._code(_Thread(thread.task, thread.results[:-1], thread.revision, thread.previous), agent)
+        if command:
+            return _run(command.group(1), thread)
+        if edit and target:
+            return _edit(target.group(1), edit.group(1), edit.group(2), thread)
         if thread.results:
-            tool, result = thread.results[-1]
-            if tool == "ask_followup_question":
-                return "", ()
-            if result == texts.CANCELLED_RESULT:  # the call never ran: make it again
-                return self._code(_Thread(thread.task, thread.results[:-1], thread.revision), agent)
-            if result.startswith(texts.REJECTED):
-                return "", (_call("attempt_completion", result=f"Did not write the file: {result}"),)
-            if tool in ("write_file", "edit_file") and target:
-                return "", (_call("attempt_completion", result=f"Wrote {target.group(1)}."),)
-            if tool == "read_file":
-                return "", (
-                    _call(
-                        "attempt_completion",
-                        result=f"Read {target.group(1) if target else 'the file'}: {len(result.splitlines())} lines, no problem found by the demo model.",
-                    ),
-                )
-            if tool == "list_files":
-                entries = [line for line in result.splitlines() if line.strip()]
-                return "", (
-                    _call(
-                        "attempt_completion",
-                        result=f"The workspace has {len(entries)} entries; the demo model makes no other change.",
-                    ),
-                )
-            return "", (_call("attempt_completion", result=f"Done ({tool} answered)."),)
+            return _code_done(thread, target)
         if target:
             if agent is AgentName.DEBUG:
                 return f"Let me read {target.group(1)}.", (_call("read_file", path=target.group(1)),)
@@ -293,3 +329,95 @@ class DemoModel:
                 ),
             )
         return "Let me look around.", (_call("list_files", path=".", recursive=False),)
+
+
+def _code_done(thread: _Thread, target: re.Match[str] | None) -> tuple[str, tuple[ReplyToolCall, ...]]:
+    """The code agent's last word on a task, from the result of its one call."""
+    tool, result = thread.results[-1]
+    if tool == "ask_followup_question":
+        return "", ()
+    if result.startswith(texts.REJECTED):
+        return "", (_call("attempt_completion", result=f"Did not write the file: {result}"),)
+    if failed(result):
+        return "", (_call("attempt_completion", result=f"{tool} did not succeed: {first_line(result)}"),)
+    if tool in ("write_file", "edit_file") and target:
+        return "", (_call("attempt_completion", result=f"Wrote {target.group(1)}."),)
+    if tool == "read_file":
+        shown = target.group(1) if target else "the file"
+        lines = len(result.splitlines())
+        done = f"Read {shown}: {lines} lines, no problem found by the demo model."
+        return "", (_call("attempt_completion", result=done),)
+    if tool == "list_files":
+        entries = [line for line in result.splitlines() if line.strip()]
+        done = f"The workspace has {len(entries)} entries; the demo model makes no other change."
+        return "", (_call("attempt_completion", result=done),)
+    return "", (_call("attempt_completion", result=f"{tool} answered: {first_line(result)}"),)
+
+
+def _run(command: str, thread: _Thread) -> tuple[str, tuple[ReplyToolCall, ...]]:
+    """A task like "run `CMD`": run it, then say what came of it."""
+    if not thread.results:
+        return f"I'll run `{command}`.\n", (_call("execute_command", command=command),)
+    return "", (_call("attempt_completion", result=command_outcome(command, thread.results[-1][1])),)
+
+
+def _edit(path: str, old: str, new: str, thread: _Thread) -> tuple[str, tuple[ReplyToolCall, ...]]:
+    """`replace 'A' with 'B' in FILE`: read it, edit it (when A is there), report."""
+    if not thread.results:
+        return f"Let me read {path} first.\n", (_call("read_file", path=path),)
+    tool, result = thread.results[-1]
+    if tool == "read_file":
+        if failed(result):
+            return "", (_call("attempt_completion", result=f"Could not read {path}: {first_line(result)}"),)
+        if old not in result:
+            return "", (_call("attempt_completion", result=f"{path} does not contain {old!r}; nothing changed."),)
+        return f"I'll change {old!r} to {new!r}.\n", (_call("edit_file", path=path, old_text=old, new_text=new),)
+    if failed(result):
+        return "", (_call("attempt_completion", result=f"Did not edit {path}: {first_line(result)}"),)
+    return "", (_call("attempt_completion", result=f"Edited {path}: {old!r} is now {new!r}."),)
+
+
+_TOUR_SAYS = (
+    f"First a command the allow-list lets run without asking: `{TOUR_ALLOWED}`.\n",
+    f"Now one the deny-list refuses without asking you: `{TOUR_DENIED}`.\n",
+    "Next a file write: you see its diff and decide.\n",
+    "Then a command that is not on the allow-list, so it asks.\n",
+    "Last an edit, shown as a diff.\n",
+)
+
+
+def _tour(thread: _Thread) -> tuple[str, tuple[ReplyToolCall, ...]]:
+    """Every path in one task: a question, an allowed and a denied command, a write, a
+    command that asks, an edit; then what came of each, read from the results."""
+    if not thread.previous:
+        question = "A short tour. What should I call the file I write?"
+        return "", (_call("ask_followup_question", question=question, suggestions=["tour.py", "hello.py"]),)
+    named = _FILE.search(thread.task)
+    path = named.group(1) if named and named.group(1).endswith(".py") else "tour.py"
+    results = [result for _, result in thread.results]
+    steps = (
+        lambda: _call("execute_command", command=TOUR_ALLOWED),
+        lambda: _call("execute_command", command=TOUR_DENIED),
+        lambda: _call("write_file", path=path, content=f'print("{TOUR_GREETING}")\n'),
+        lambda: _call("execute_command", command=f"python3 {path}"),
+        lambda: _call("edit_file", path=path, old_text=TOUR_GREETING, new_text="hello again"),
+    )
+    done = len(results)
+    unwritten = done >= 3 and failed(results[2])  # then there is nothing to edit
+    if done < (len(steps) - 1 if unwritten else len(steps)):
+        return _TOUR_SAYS[done], (steps[done](),)
+    edited = "skipped, nothing was written" if unwritten else _outcome(results[4])
+    report = [
+        command_outcome(TOUR_ALLOWED, results[0]),
+        command_outcome(TOUR_DENIED, results[1]),
+        f"writing {path}: {_outcome(results[2])}",
+        command_outcome(f"python3 {path}", results[3]),
+        f"editing {path}: {edited}",
+    ]
+    summary = "\n".join(f"- {line}" for line in report)
+    return "", (
+        _call(
+            "attempt_completion",
+            result=f"That was the tour:\n{summary}\n\nFor a plan, try: implement a notes app with a cli and a search.",
+        ),
+    )

@@ -15,9 +15,11 @@ the reasoning a provider streams (`reasoning_content`, Anthropic's signed thinki
 blocks), which goes to the editor as thoughts.
 
 litellm is slow to import (seconds) and, unless told otherwise, fetches a price list
-from the internet and prints to stdout. `start_import()` loads it on a worker thread
-once the editor is connected, so neither `initialize` nor the first message waits for
-the whole import when the user takes a moment to type.
+from the internet and prints to stdout. `start_import()` loads it on a worker thread:
+the sidecar calls it at process start when a configured model needs it (and again
+whenever the settings name a new one), so no message waits for more of the import than
+is left of it. The thread shares the interpreter lock with the sidecar's own start, so
+`initialize` is answered later than without it (`python bench/run.py --only costs`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any, cast
 
@@ -43,6 +45,7 @@ from server.models.base import (
     TransientModelError,
     estimate_tokens,
 )
+from server.models.stream import StreamedReply
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +78,23 @@ def _warm_up(litellm: Any) -> None:
         stream = await litellm.acompletion(
             model="openai/warm-up", messages=messages, tools=[tool], stream=True, mock_response="ok", timeout=5
         )
-        chunks = [chunk async for chunk in stream]
-        litellm.stream_chunk_builder(chunks, messages=messages)
+        reply = StreamedReply()
+        async for chunk in stream:
+            reply.add(chunk)
+        reply.result()
 
     try:
         asyncio.run(call())
     except Exception:
         log.debug("litellm warm-up failed", exc_info=True)
+
+
+def needed_by(*names: str) -> bool:
+    """Whether litellm calls any of these models (not the demo, not a `py:` adapter)."""
+    from server.models.adapters import is_adapter  # noqa: PLC0415 - models' own light modules
+    from server.settings import DEMO_MODEL  # noqa: PLC0415
+
+    return any(name != DEMO_MODEL and not is_adapter(name) for name in names)
 
 
 def start_import() -> Future[Any]:
@@ -225,35 +238,22 @@ class LiteLLMModel:
             self._breakpoints = takes_breakpoints(litellm, self._route)
         if self._breakpoints:
             kwargs["cache_control_injection_points"] = [dict(point) for point in CACHE_POINTS]
+        reply = StreamedReply()
         try:
             stream = await litellm.acompletion(**kwargs)
-            chunks: list[Any] = []
             async for chunk in stream:
-                chunks.append(chunk)
-                for piece, kind in deltas(chunk):
+                for piece, kind in reply.add(chunk):
                     await on_delta(piece, kind)
-            built = litellm.stream_chunk_builder(chunks, messages=request.messages)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             raise _classify(litellm, exc) from exc
-        return _reply(litellm, self.name, built, request)
+        return _reply(litellm, self.name, reply, request)
 
 
-def deltas(chunk: Any) -> Iterator[tuple[str, DeltaKind]]:
+def deltas(chunk: Any) -> list[tuple[str, DeltaKind]]:
     """A chunk's reasoning (as a thought), then its text."""
-    choices = getattr(chunk, "choices", None) or []
-    if not choices:
-        return
-    delta = getattr(choices[0], "delta", None)
-    if delta is None:
-        return
-    reasoning = getattr(delta, "reasoning_content", None)
-    if isinstance(reasoning, str) and reasoning:
-        yield reasoning, "thought"
-    content = getattr(delta, "content", None)
-    if isinstance(content, str) and content:
-        yield content, "text"
+    return StreamedReply().add(chunk)
 
 
 def thinking_blocks(message: Any) -> tuple[dict[str, Any], ...]:
@@ -266,27 +266,22 @@ def thinking_blocks(message: Any) -> tuple[dict[str, Any], ...]:
     return tuple(found)
 
 
-def _reply(litellm: Any, name: str, built: Any, request: ModelRequest) -> ModelReply:
-    if built is None or not getattr(built, "choices", None):
+def _reply(litellm: Any, name: str, reply: StreamedReply, request: ModelRequest) -> ModelReply:
+    if not reply.chunks:
         raise TransientModelError("the model returned an empty response")
-    message = built.choices[0].message
-    calls = tuple(
-        ReplyToolCall(id=getattr(c, "id", None), name=c.function.name or "", arguments=c.function.arguments or "")
-        for c in (getattr(message, "tool_calls", None) or [])
-    )
-    usage = getattr(built, "usage", None)
+    whole = reply.result()
+    usage = whole.usage
     prompt = int(getattr(usage, "prompt_tokens", 0) or 0) or estimate_tokens(request.messages)
     completion = int(getattr(usage, "completion_tokens", 0) or 0)
-    reasoning = getattr(message, "reasoning_content", None)
     return ModelReply(
-        text=message.content or "",
-        tool_calls=calls,
+        text=whole.text,
+        tool_calls=tuple(ReplyToolCall(id=id_, name=name_, arguments=args) for id_, name_, args in whole.tool_calls),
         prompt_tokens=prompt,
         completion_tokens=completion,
         cached_tokens=cached_tokens(usage),
         cost_usd=price(litellm, name, usage, prompt, completion),
-        reasoning=reasoning if isinstance(reasoning, str) else "",
-        thinking_blocks=thinking_blocks(message),
+        reasoning=whole.reasoning,
+        thinking_blocks=whole.thinking_blocks,
     )
 
 

@@ -31,7 +31,7 @@ from protocol.enums import (
     TurnStatus,
 )
 from protocol.methods import TurnResult
-from protocol.notifications import TOOL_CALL, ToolCallNotification
+from protocol.notifications import STATUS, TOOL_CALL, StatusNotification, ToolCallNotification
 from protocol.tools import (
     AskFollowupQuestionArgs,
     AttemptCompletionArgs,
@@ -39,15 +39,17 @@ from protocol.tools import (
     SwitchModeArgs,
     ToolArgs,
 )
-from server.agents import approval
+from server.agents import approval, texts
 from server.agents.specs import AGENTS, AgentSpec
-from server.agents.tools import ToolArgumentsError, parse_arguments
+from server.agents.toolbox import AnyTool, McpSpec
+from server.agents.tools import BY_NAME, ToolArgumentsError, parse_arguments
 from server.models.base import ModelReply, ReplyToolCall
 from server.turn.budget import call_within_budget
 from server.turn.deps import Kit, Scope
 from server.turn.endings import turn_result
 from server.turn.fsm import Event
-from server.turn.guards import REPEATS_ASK, repeats, same_call, turn_calls
+from server.turn.guards import REPEATS_ASK, repeats, same_call
+from server.turn.server_calls import run_cleared
 from server.turn.unit import Unit, fire, switch_agent
 from server.views import tool_call_notification
 from storage.records import ApprovalRow, MessageKind, ModelToolCall, SessionRow, ToolCallRow, now
@@ -128,21 +130,44 @@ async def nudge(unit: Unit, agent: AgentName, text: str, scope: Scope) -> None:
 async def agent_step(kit: Kit, s: SessionRow, conduct: Conduct, cancel: asyncio.Event) -> TurnResult | None:
     """Call the model once and commit its reply; `conduct` settles the outcome."""
     spec = AGENTS[s.current_agent]
+    paused = await run_cleared(kit, s, cancel)  # the MCP calls of the last reply (or resumed)
+    if paused is not None:
+        async with kit.commit(s.id) as unit:
+            return await conduct.settle(kit, unit, Paused(paused))
     settings = kit.settings()
     if s.turn_steps >= settings.limits.max_steps:
         reason = f"the {spec.name} agent used its budget of {settings.limits.max_steps} model calls without finishing"
         async with kit.commit(s.id) as unit:
             return await conduct.settle(kit, unit, OutOfSteps(reason))
-    reply, duration_ms = await call_within_budget(kit, s, spec, scope=conduct.scope, cancel=cancel)
+    tools = await kit.toolbox.for_agent(spec.tools, spec.mcp)
+    _announce_failures(kit, s)
+    reply, duration_ms = await call_within_budget(
+        kit, s, spec, scope=conduct.scope, cancel=cancel, offered=list(tools.values())
+    )
     rules = await kit.db.read.approvals.rules(s.id)
-    recent = turn_calls(await kit.threads.get(s.id, conduct.scope), s.turn_id)
+    recent = await kit.threads.turn_calls(s.id, conduct.scope, s.turn_id)
     async with kit.commit(s.id) as unit:
         await unit.count_call(spec.name, reply, duration_ms)
         # a reply with tool calls ends a run of nudges
         nudges = 0 if reply.tool_calls else unit.session.nudges
         await unit.update(turn_steps=unit.session.turn_steps + 1, nudges=nudges)
-        outcome = await _Step(kit, unit, spec, conduct, rules, recent=recent).apply(reply)
+        outcome = await _Step(kit, unit, spec, conduct, rules, recent=recent, tools=tools).apply(reply)
         return await conduct.settle(kit, unit, outcome)
+
+
+def _announce_failures(kit: Kit, s: SessionRow) -> None:
+    """`mcp_server_failed`, once per server, to the session whose step met it."""
+    for server, reason in kit.toolbox.take_failures():
+        kit.notifier.send(
+            STATUS,
+            StatusNotification(
+                session_id=s.id,
+                turn_id=s.turn_id or "",
+                event=StatusEvent.MCP_SERVER_FAILED,
+                detail=f"the MCP server {server} is not available; its tools are left out: {reason}",
+                data={"server": server, "reason": reason},
+            ),
+        )
 
 
 class _Step:
@@ -155,6 +180,7 @@ class _Step:
         rules: list[approval.Rule],
         *,
         recent: list[tuple[str, str]],
+        tools: dict[str, AnyTool],
     ) -> None:
         self.kit = kit
         self.unit = unit
@@ -164,6 +190,8 @@ class _Step:
         self.rules = rules
         self.recent = recent
         """This turn's earlier calls, for the loop guard (the reply's own are added as they come)."""
+        self.tools = tools
+        """The tools offered at this step: the agent's and the MCP tools it may use."""
 
     @property
     def plan_id(self) -> str | None:
@@ -208,7 +236,14 @@ class _Step:
             args = await self._validated(call_id, call)
             if args is None:
                 continue
-            spec = self.spec.tools_by_name[call.name]
+            spec = self.tools[call.name]
+            if isinstance(spec, McpSpec):
+                assert isinstance(args, dict)
+                notification = await self._mcp_tool(seq, call_id, call, spec, args)
+                if notification is not None:
+                    pending.append(notification)
+                continue
+            assert not isinstance(args, dict)
             if spec.executed_by is ExecutedBy.SERVER:
                 if not alone:
                     await self._result(
@@ -235,17 +270,19 @@ class _Step:
             return Paused(result)
         return outcome
 
-    async def _validated(self, call_id: str, call: ReplyToolCall) -> ToolArgs | None:
+    async def _validated(self, call_id: str, call: ReplyToolCall) -> ToolArgs | dict[str, Any] | None:
         """The call's arguments, or None after writing the error result the model gets."""
-        spec = self.spec.tools_by_name.get(call.name)
+        spec = self.tools.get(call.name)
         if spec is None:
-            available = ", ".join(sorted(self.spec.tool_names))
+            available = ", ".join(sorted(self.tools))
             await self._result(
                 call_id,
                 f"Error: the tool {call.name!r} is not available to the {self.spec.name} agent. Available tools: {available}.",
             )
             return None
         try:
+            if isinstance(spec, McpSpec):
+                return spec.parse_arguments(call.arguments)
             return parse_arguments(spec, call.arguments)
         except ToolArgumentsError as exc:
             await self._result(call_id, f"Error: {exc}. Correct the arguments and call the tool again.")
@@ -255,18 +292,11 @@ class _Step:
         self, seq: int, call_id: str, call: ReplyToolCall, args: ToolArgs
     ) -> ToolCallNotification | None:
         s = self.unit.session
-        spec = self.spec.tools_by_name[call.name]
+        spec = BY_NAME[call.name]
         settings = self.kit.settings()
-        verdict = approval.decide(spec, args, settings.approval, settings.workspace_root, self.rules)
-        identity = same_call(call.name, call.arguments)
-        times = repeats(self.recent, identity)
-        self.recent.append(identity)
-        if times >= REPEATS_ASK and not verdict.refused:
-            verdict = approval.Verdict(
-                Decision.ASK,
-                DecidedBy.POLICY,
-                f"repeated {times} times: the same {call.name} call with the same arguments, {times} times in a row",
-            )
+        verdict = self._guarded(
+            call, approval.decide(spec, args, settings.approval, settings.workspace_root, self.rules)
+        )
         await self.unit.tx.approvals.add(
             ApprovalRow(s.id, call_id, call.name, verdict.decided_by, verdict.decision, verdict.reason, now())
         )
@@ -292,11 +322,58 @@ class _Step:
         if refused:
             await self._result(
                 call_id,
-                f"Refused by the approval policy, without asking the user ({verdict.reason}). Do not retry it; find another way or explain.",
+                f"{texts.REFUSED}, without asking the user ({verdict.reason}). Do not retry it; find another way or explain.",
                 kind=MessageKind.REFUSED,
             )
             return None
         return tool_call_notification(row)
+
+    def _guarded(self, call: ReplyToolCall, verdict: approval.Verdict) -> approval.Verdict:
+        """The loop guard: the same call made again and again asks, whatever the policy."""
+        identity = same_call(call.name, call.arguments)
+        times = repeats(self.recent, identity)
+        self.recent.append(identity)
+        if times >= REPEATS_ASK and not verdict.refused:
+            return approval.Verdict(
+                Decision.ASK,
+                DecidedBy.POLICY,
+                f"repeated {times} times: the same {call.name} call with the same arguments, {times} times in a row",
+            )
+        return verdict
+
+    async def _mcp_tool(
+        self, seq: int, call_id: str, call: ReplyToolCall, spec: McpSpec, args: dict[str, Any]
+    ) -> ToolCallNotification | None:
+        """An MCP call, committed with this step: cleared to run (the next step runs it
+        first), or sent to the editor to ask the user (returned)."""
+        s = self.unit.session
+        verdict = self._guarded(call, approval.decide_mcp(spec, self.kit.settings().approval, self.rules))
+        await self.unit.tx.approvals.add(
+            ApprovalRow(s.id, call_id, call.name, verdict.decided_by, verdict.decision, verdict.reason, now())
+        )
+        stamp = now()
+        row = ToolCallRow(
+            call_id=call_id,
+            session_id=s.id,
+            turn_id=s.turn_id or "",
+            message_seq=seq,
+            name=call.name,
+            arguments=args,
+            status=ToolCallStatus.PENDING,
+            requires_approval=verdict.requires_approval,
+            reason=verdict.reason,
+            result_status=None,
+            plan_id=self.plan_id,
+            subtask_id=self.scope.subtask_id if self.scope else None,
+            created_at=stamp,
+            answered_at=None,
+            executed_by=ExecutedBy.SERVER,
+            server=spec.server,
+            read_only=spec.read_only,
+            approved_at=None if verdict.requires_approval else stamp,
+        )
+        await self.unit.tx.tool_calls.add(row)
+        return tool_call_notification(row) if verdict.requires_approval else None
 
     # --- server tools -----------------------------------------------------------
 

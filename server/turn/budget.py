@@ -23,12 +23,12 @@ from typing import Any
 from protocol.enums import MessageRole, StatusEvent
 from protocol.errors import ModelError
 from server.agents.specs import AgentSpec
+from server.agents.toolbox import AnyTool
 from server.context import summary
 from server.context.fit import Entry, Marks, compose, elide_all, elision_point, summary_split
 from server.context.window import estimate_tools
 from server.models.base import ContextOverflow, ModelReply, ModelRequest
 from server.turn.deps import Kit, Scope
-from server.turn.prompt_view import agent_entries
 from storage.records import MessageKind, SessionRow
 
 log = logging.getLogger(__name__)
@@ -62,16 +62,15 @@ async def agent_prompt(
     window = await kit.meter.window(llm.model, llm.context_window)
     threshold = int(window * llm.compaction_threshold)
     limit = view_limit(settings.limits.max_view_result_chars, window)
-    thread = await kit.threads.get(s.id, scope)
-    entries = agent_entries(spec, thread, s.switch_count, settings.workspace_root)
-    marks = Marks.of(thread)
+    entries, view = await kit.threads.view(s.id, scope, spec, s.switch_count, settings.workspace_root)
+    marks = view.marks
     fixed = estimate_tools(tools)
 
     async def measure(shown: Sequence[Entry]) -> tuple[list[int], int]:
-        counts = await kit.meter.count(llm.model, [e.message for e in shown])
+        counts = await view.count(kit.meter, llm.model, shown)
         return counts, sum(counts) + fixed
 
-    shown = compose(entries, marks, limit)
+    shown = view.compose(entries, marks, limit)
     counts, total = await measure(shown)
     if total <= threshold:
         return Prompt([e.message for e in shown], total, window)
@@ -218,13 +217,20 @@ OVERFLOW_RETRIES = 2
 
 
 async def call_within_budget(
-    kit: Kit, s: SessionRow, spec: AgentSpec, *, scope: Scope, cancel: asyncio.Event
+    kit: Kit,
+    s: SessionRow,
+    spec: AgentSpec,
+    *,
+    scope: Scope,
+    cancel: asyncio.Event,
+    offered: Sequence[AnyTool] | None = None,
 ) -> tuple[ModelReply, int]:
     """The model's reply to the agent's prompt, within the context budget. A prompt the
     provider refuses as too long teaches the meter a smaller window and is compacted
-    harder and sent again, at most `OVERFLOW_RETRIES` times; never in a loop."""
+    harder and sent again, at most `OVERFLOW_RETRIES` times; never in a loop. `offered`:
+    the tools of this step (default: the agent's built-in ones)."""
     model = kit.settings().llm.model
-    tools = [t.openai_schema() for t in spec.tools]
+    tools = [t.openai_schema() for t in (spec.tools if offered is None else offered)]
     attempt = 0
     while True:
         prompt = await agent_prompt(kit, s, spec, scope=scope, tools=tools, cancel=cancel)

@@ -8,12 +8,18 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from server.agents.specs import AgentSpec
+from server.agents.toolbox import Toolbox
+from server.context.fit import Entry
 from server.context.window import Meter
 from server.models.caller import ModelCaller
 from server.settings import Settings
+from server.turn.guards import Call, turn_calls
 from server.turn.notify import Notifier
+from server.turn.prompt_view import AgentView
 from server.turn.unit import Unit, commit
 from storage.db import Database
 from storage.records import MessageRow, PlanRow, ThreadScope
@@ -31,6 +37,8 @@ class Kit:
     """This process's lease identity: every commit is fenced with it."""
     meter: Meter = field(default_factory=Meter)
     """Context windows and token counts (estimates unless the app says litellm calls a model)."""
+    toolbox: Toolbox = field(default_factory=Toolbox)
+    """The user's MCP servers' tools beside the registry's (none unless configured)."""
     progress: Progress = field(init=False)
     threads: Threads = field(init=False)
 
@@ -50,32 +58,103 @@ Scope = ThreadScope | None
 
 class Threads:
     """The messages of each conversation thread (a session's main thread, or one
-    subtask attempt's), fetched incrementally.
+    subtask attempt's), fetched incrementally, and the agent's view of each.
 
     Messages are append-only and a session is written by one process at a time (its
     lease), so a step fetches only the rows added since the last one instead of
-    decoding the whole history again. Least recently used threads are dropped."""
+    decoding the whole history again, and none at all when no transaction has added
+    messages to the session since (`Database.messages_mark`). The cache is bounded by
+    the size of what it holds, not by a count of threads: least recently used threads
+    are dropped once it passes `BUDGET` bytes."""
 
-    LIMIT = 64
+    BUDGET: int = 64 * 1024 * 1024
+    ROW_BYTES = 1024
+    """What a cached message costs besides its text: the row, its view's entries."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._cache: OrderedDict[tuple[str, Scope], list[MessageRow]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, Scope], _Thread] = OrderedDict()
+        self.size = 0
+        """Bytes held, as `BUDGET` counts them."""
 
     async def get(self, session_id: str, scope: Scope) -> list[MessageRow]:
+        return (await self._thread(session_id, scope)).rows
+
+    async def view(
+        self, session_id: str, scope: Scope, spec: AgentSpec, segment: int, workspace_root: Path
+    ) -> tuple[list[Entry], AgentView]:
+        """The thread's entries for `spec`'s agent in `segment` (`agent_entries`), and the
+        view that keeps them (its marks, its token counts)."""
+        thread = await self._thread(session_id, scope)
+        if thread.view is None or thread.view.key != (spec.name, segment, workspace_root):
+            thread.view = AgentView(spec, segment, workspace_root)
+        return thread.view.entries(thread.rows), thread.view
+
+    async def turn_calls(self, session_id: str, scope: Scope, turn_id: str | None) -> list[Call]:
+        """`guards.turn_calls` of the thread (a new list: the caller adds to it), read
+        from the thread's new messages only."""
+        thread = await self._thread(session_id, scope)
+        if thread.calls_turn != turn_id:
+            thread.calls_turn, thread.calls, thread.calls_upto = turn_id, [], 0
+        thread.calls += turn_calls(thread.rows[thread.calls_upto :], turn_id)
+        thread.calls_upto = len(thread.rows)
+        return list(thread.calls)
+
+    async def _thread(self, session_id: str, scope: Scope) -> _Thread:
         key = (session_id, scope)
-        rows = self._cache.pop(key, [])
-        after = rows[-1].seq if rows else 0
-        read = self._db.read.messages
-        rows += await (read.subtask_thread(session_id, scope, after) if scope else read.main_thread(session_id, after))
-        self._cache[key] = rows
-        while len(self._cache) > self.LIMIT:
-            self._cache.popitem(last=False)
-        return rows
+        thread = self._cache.get(key) or _Thread()
+        mark = self._db.messages_mark(session_id)
+        if thread.mark != mark:
+            after = thread.rows[-1].seq if thread.rows else 0
+            read = self._db.read.messages
+            new = await (
+                read.subtask_thread(session_id, scope, after) if scope else read.main_thread(session_id, after)
+            )
+            last = thread.rows[-1].seq if thread.rows else 0  # another reader may have been quicker
+            fresh = [m for m in new if m.seq > last]
+            thread.rows += fresh
+            thread.size += sum(_cost(m) for m in fresh)
+            thread.mark = mark
+        self._hold(key, thread)
+        return thread
+
+    def _hold(self, key: tuple[str, Scope], thread: _Thread) -> None:
+        """`thread` as the most recently used, counted at its size; the least recently
+        used others dropped while the cache is over its budget."""
+        held = self._cache.pop(key, None)
+        if held is not None:
+            self.size -= held.counted
+        thread.counted = thread.size
+        self.size += thread.counted
+        self._cache[key] = thread
+        while self.size > self.BUDGET and len(self._cache) > 1:
+            self._drop(next(iter(self._cache)))
+
+    def _drop(self, key: tuple[str, Scope]) -> None:
+        self.size -= self._cache.pop(key).counted
 
     def forget(self, session_id: str) -> None:
         for key in [k for k in self._cache if k[0] == session_id]:
-            del self._cache[key]
+            self._drop(key)
+
+
+def _cost(row: MessageRow) -> int:
+    return len(row.content) + sum(len(c.arguments) for c in row.tool_calls) + Threads.ROW_BYTES
+
+
+@dataclass
+class _Thread:
+    rows: list[MessageRow] = field(default_factory=lambda: [])
+    mark: int = -1
+    """`Database.messages_mark` of the session when `rows` were brought up to date."""
+    size: int = 0
+    counted: int = 0
+    """`size` as `Threads.size` counts it."""
+    view: AgentView | None = None
+    calls: list[Call] = field(default_factory=lambda: [])
+    """`guards.turn_calls` of `rows[:calls_upto]` for the turn `calls_turn`."""
+    calls_upto: int = 0
+    calls_turn: str | None = None
 
 
 class Progress:

@@ -30,7 +30,7 @@ async def take_message(unit: Unit, text: str, mode: Mode) -> None:
         await unit.update(nudges=0)
         await fire(unit, Event.USER_ANSWERED)
     elif s.state is SessionState.AWAITING_TOOL_RESULTS:
-        pending = [c.call_id for c in await unit.tx.tool_calls.pending(s.id)]
+        pending = [c.call_id for c in await unit.tx.tool_calls.pending(s.id) if c.awaits_editor]
         raise InvalidState(
             f"session {s.id} waits for {len(pending)} tool result(s): answer them with agent/toolResult "
             "or end the turn with agent/cancel",

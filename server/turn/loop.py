@@ -27,6 +27,11 @@ from storage.records import SessionRow
 
 log = logging.getLogger(__name__)
 
+WAITING = frozenset(
+    {TurnStatus.AWAITING_TOOL_RESULTS, TurnStatus.AWAITING_USER_INPUT, TurnStatus.AWAITING_PLAN_APPROVAL}
+)
+"""The pauses a turn can reach; one reached after a cancel was asked for is cancelled."""
+
 
 def resting_result(s: SessionRow) -> TurnResult:
     """What a session at rest answers: the result stored when it stopped."""
@@ -54,6 +59,10 @@ class Engine:
                 async with self.kit.commit(session_id) as unit:
                     return await execution.end_failed(self.kit, unit, exc.message, ErrorCode.MODEL_ERROR)
             if result is not None:
+                if cancel.is_set() and result.status in WAITING:
+                    # the cancel came while the pass committed its pause: it still ends the turn
+                    async with self.kit.commit(session_id) as unit:
+                        return await execution.end_cancelled(self.kit, unit)
                 return result
 
     async def _pass(self, s: SessionRow, cancel: asyncio.Event) -> TurnResult | None:

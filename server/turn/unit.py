@@ -29,7 +29,7 @@ from server.turn import fsm
 from server.turn.fsm import Event
 from server.turn.notify import Notifier
 from storage.db import Database
-from storage.records import MessageKind, ModelToolCall, SessionRow, ThreadScope, TransitionRow, now
+from storage.records import LeaseRow, MessageKind, ModelToolCall, SessionRow, ThreadScope, TransitionRow, now
 from storage.repos import Repos
 
 log = logging.getLogger("codelab_agent.fsm")
@@ -129,8 +129,8 @@ async def commit(db: Database, notifier: Notifier, session_id: str, holder: str)
     it commits. Raises SessionBusy (reason `lease_lost`), committing nothing, when the
     session's lease is no longer `holder`'s."""
     async with db.transaction() as tx:
-        await fence(tx, session_id, holder)
-        session = await tx.sessions.get(session_id)
+        session, lease = await tx.sessions.get_with_lease(session_id)
+        _fenced(session_id, lease, holder)
         if session is None:
             raise LookupError(f"session {session_id} vanished")
         unit = Unit(tx, session)
@@ -140,7 +140,10 @@ async def commit(db: Database, notifier: Notifier, session_id: str, holder: str)
 
 async def fence(tx: Repos, session_id: str, holder: str) -> None:
     """The fencing check: inside the write transaction, the lease must still be ours."""
-    lease = await tx.leases.get(session_id)
+    _fenced(session_id, await tx.leases.get(session_id), holder)
+
+
+def _fenced(session_id: str, lease: LeaseRow | None, holder: str) -> None:
     if lease is None or lease.holder != holder:
         who = f"pid {lease.pid} on {lease.host}" if lease else "no process"
         log.warning("session %s: lease lost to %s; the stale step is dropped", session_id, who)

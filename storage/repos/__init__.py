@@ -1,15 +1,15 @@
 """Repositories: every SQL statement of the product lives in this package, one module
 per aggregate.
 
-A `Repos` is bound to one connection: `Database.read` to the reader (committed data
-only), the value of `Database.transaction()` to the writer inside a transaction.
+A `Repos` is bound to one link (`storage.repos.base`): `Database.read` to the readers
+(committed data only), the value of `Database.transaction()` to the writer inside a
+transaction.
 """
 
 from __future__ import annotations
 
-import aiosqlite
-
 from storage.repos.approvals import ApprovalRepo
+from storage.repos.base import Link
 from storage.repos.classifications import ClassificationRepo
 from storage.repos.leases import LeaseRepo
 from storage.repos.messages import MessageRepo
@@ -34,9 +34,9 @@ __all__ = [
 
 
 class Repos:
-    """All repositories over one connection."""
+    """All repositories over one link."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Link) -> None:
         self.sessions = SessionRepo(conn)
         self.messages = MessageRepo(conn)
         self.tool_calls = ToolCallRepo(conn)

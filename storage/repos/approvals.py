@@ -14,7 +14,7 @@ class ApprovalRepo(Repo):
         )
 
     async def for_session(self, session_id: str) -> list[ApprovalRow]:
-        rows = await self._all("SELECT * FROM approvals WHERE session_id = ? ORDER BY id", (session_id,))
+        rows = await self._bulk("SELECT * FROM approvals WHERE session_id = ? ORDER BY id", (session_id,))
         return [
             ApprovalRow(r["session_id"], r["call_id"], r["tool"], r["decided_by"], r["decision"], r["reason"], r["at"])
             for r in rows

@@ -6,14 +6,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
 from protocol.enums import AgentName, MessageRole
 from storage.records import MessageKind, MessageRow, ModelToolCall, ThreadScope, dumps, now
-from storage.repos.base import Repo
+from storage.repos.base import Repo, Row
 
 
-def _message(row: aiosqlite.Row) -> MessageRow:
+def _message(row: Row) -> MessageRow:
     calls: list[dict[str, str]] = json.loads(row["tool_calls"]) if row["tool_calls"] else []
     return MessageRow(
         seq=row["seq"],
@@ -54,6 +52,7 @@ class MessageRepo(Repo):
         calls = (
             dumps([{"id": c.id, "name": c.name, "arguments": c.arguments} for c in tool_calls]) if tool_calls else None
         )
+        self._link.wrote_messages(session_id)
         return await self._insert(
             "INSERT INTO messages (session_id, turn_id, role, agent, content, tool_calls, tool_call_id, kind,"
             " segment, plan_id, subtask_id, attempt, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -76,7 +75,7 @@ class MessageRepo(Repo):
         )
 
     async def for_session(self, session_id: str) -> list[MessageRow]:
-        rows = await self._all("SELECT * FROM messages WHERE session_id = ? ORDER BY seq", (session_id,))
+        rows = await self._bulk("SELECT * FROM messages WHERE session_id = ? ORDER BY seq", (session_id,))
         return [_message(r) for r in rows]
 
     async def main_thread(self, session_id: str, after: int = 0) -> list[MessageRow]:

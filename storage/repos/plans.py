@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-import aiosqlite
-
 from protocol.enums import AgentName, PlanStatus, SubtaskStatus
 from storage.records import PlanRow, SubtaskRow, dumps, now
-from storage.repos.base import Repo
+from storage.repos.base import Repo, Row
 
 
-def _subtask(row: aiosqlite.Row) -> SubtaskRow:
+def _subtask(row: Row) -> SubtaskRow:
     return SubtaskRow(
         plan_id=row["plan_id"],
         id=row["id"],

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import aiosqlite
-
 from protocol.enums import AgentName, SessionState
-from storage.records import SessionRow, now
-from storage.repos.base import Repo
+from storage.records import LeaseRow, SessionRow, now
+from storage.repos.base import Repo, Row
 
 _SESSION_FIELDS = {
     "title",
@@ -25,7 +23,7 @@ _SESSION_FIELDS = {
 }
 
 
-def _session(row: aiosqlite.Row) -> SessionRow:
+def _session(row: Row) -> SessionRow:
     return SessionRow(
         id=row["id"],
         title=row["title"],
@@ -61,6 +59,23 @@ class SessionRepo(Repo):
     async def get(self, session_id: str) -> SessionRow | None:
         row = await self._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
         return _session(row) if row else None
+
+    async def get_with_lease(self, session_id: str) -> tuple[SessionRow | None, LeaseRow | None]:
+        """The session and its lease, in one statement (a commit's fencing read)."""
+        row = await self._one(
+            "SELECT s.*, l.holder AS lease_holder, l.host AS lease_host, l.pid AS lease_pid,"
+            " l.expires_at AS lease_expires_at FROM sessions s LEFT JOIN leases l ON l.session_id = s.id"
+            " WHERE s.id = ?",
+            (session_id,),
+        )
+        if row is None:
+            return None, None
+        lease = (
+            LeaseRow(session_id, row["lease_holder"], row["lease_host"], row["lease_pid"], row["lease_expires_at"])
+            if row["lease_holder"] is not None
+            else None
+        )
+        return _session(row), lease
 
     async def update(self, session_id: str, **fields: Any) -> str:
         """Change the given fields; returns the new `updated_at`."""

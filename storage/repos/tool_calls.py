@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-import aiosqlite
-
-from protocol.enums import ToolCallStatus, ToolResultStatus
+from protocol.enums import ExecutedBy, ToolCallStatus, ToolResultStatus
 from storage.records import ToolCallRow, dumps, now
-from storage.repos.base import Repo
+from storage.repos.base import Repo, Row
 
 
-def _call(row: aiosqlite.Row) -> ToolCallRow:
+def _call(row: Row) -> ToolCallRow:
     return ToolCallRow(
         call_id=row["call_id"],
         session_id=row["session_id"],
@@ -27,6 +25,12 @@ def _call(row: aiosqlite.Row) -> ToolCallRow:
         subtask_id=row["subtask_id"],
         created_at=row["created_at"],
         answered_at=row["answered_at"],
+        executed_by=ExecutedBy(row["executed_by"]),
+        server=row["server"],
+        read_only=bool(row["read_only"]),
+        approved_at=row["approved_at"],
+        started_at=row["started_at"],
+        starts=row["starts"],
     )
 
 
@@ -34,8 +38,9 @@ class ToolCallRepo(Repo):
     async def add(self, call: ToolCallRow) -> None:
         await self._run(
             "INSERT INTO tool_calls (call_id, session_id, turn_id, message_seq, name, arguments, status,"
-            " requires_approval, reason, result_status, plan_id, subtask_id, created_at, answered_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " requires_approval, reason, result_status, plan_id, subtask_id, created_at, answered_at,"
+            " executed_by, server, read_only, approved_at, started_at, starts)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 call.call_id,
                 call.session_id,
@@ -51,6 +56,12 @@ class ToolCallRepo(Repo):
                 call.subtask_id,
                 call.created_at,
                 call.answered_at,
+                call.executed_by,
+                call.server,
+                int(call.read_only),
+                call.approved_at,
+                call.started_at,
+                call.starts,
             ),
         )
 
@@ -73,8 +84,32 @@ class ToolCallRepo(Repo):
         )
         return changed == 1
 
+    async def approve(self, call_id: str) -> bool:
+        """Clear a pending server-executed call to run. False when it was not pending."""
+        changed = await self._run(
+            "UPDATE tool_calls SET approved_at = ? WHERE call_id = ? AND status = 'pending' AND executed_by = 'server'",
+            (now(), call_id),
+        )
+        return changed == 1
+
+    async def start(self, call_id: str) -> None:
+        """A server-executed call begins to run (committed before it does)."""
+        await self._run(
+            "UPDATE tool_calls SET started_at = ?, starts = starts + 1 WHERE call_id = ? AND status = 'pending'",
+            (now(), call_id),
+        )
+
+    async def ask_again(self, call_id: str, reason: str) -> None:
+        """A server-executed call that was cut off goes back to the user, who decides
+        whether it runs again."""
+        await self._run(
+            "UPDATE tool_calls SET approved_at = NULL, started_at = NULL, requires_approval = 1, reason = ?"
+            " WHERE call_id = ? AND status = 'pending'",
+            (reason, call_id),
+        )
+
     async def for_session(self, session_id: str) -> list[ToolCallRow]:
-        rows = await self._all(
+        rows = await self._bulk(
             "SELECT * FROM tool_calls WHERE session_id = ? ORDER BY message_seq, rowid", (session_id,)
         )
         return [_call(r) for r in rows]

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from acp import RequestError, text_block
-from acp.schema import EmbeddedResourceContentBlock, TextResourceContents
+from acp.schema import EmbeddedResourceContentBlock, EnvVariable, McpServerStdio, TextResourceContents
 
 from tests.acp_client import Recorder, acp_agent, capabilities
 from tests.fake_llm import FakeLLM, Reply, Request, Scripted, call, classify
 from tests.harness import FAKE_MODEL, FAKE_MODEL_LITELLM, ROOT, base_env
+from tests.mcp_servers import ENV_SERVER
 
 
 def _calls(request: Request) -> list[str]:
@@ -333,3 +334,39 @@ async def test_stdout_carries_only_acp_lines_with_litellm_debug_logging(
     assert answer.get("result", {}).get("stopReason") == "end_turn", answer
     assert b"litellm" in (await errors).lower()  # the debug logging ran, on stderr
     assert process.returncode == 0
+
+
+async def test_mcp_servers_of_session_new_are_the_agents_tools(
+    workspace: Path, db_path: Path, llm: FakeLLM, tmp_path: Path
+) -> None:
+    """`session/new`'s stdio MCP servers: a read-only tool runs without asking, as a tool
+    call card that completes; another asks through `session/request_permission` first."""
+    log = tmp_path / "appended.log"
+    llm.script = Scripted(
+        code=[
+            Reply("", [call("mcp__time__get_current_time", timezone="UTC")]),
+            Reply("", [call("mcp__env__append", path=str(log), line="approved")]),
+            Reply("", [call("attempt_completion", result="done")]),
+        ]
+    )
+    servers = [
+        McpServerStdio(
+            name="time", command=sys.executable, args=["-m", "mcp_server_time", "--local-timezone", "UTC"], env=[]
+        ),
+        McpServerStdio(
+            name="env", command=sys.executable, args=[str(ENV_SERVER)], env=[EnvVariable(name="A", value="b")]
+        ),
+    ]
+    recorder = Recorder(workspace)
+    async with acp_agent(recorder, db_path, FAKE_MODEL, llm.url) as (conn, _):
+        session = await conn.new_session(cwd=str(workspace), mcp_servers=servers)
+        await conn.set_session_mode(session_id=session.session_id, mode_id="code")
+        done = await conn.prompt(session_id=session.session_id, prompt=[text_block("what time is it?")])
+    assert done.stop_reason == "end_turn"
+    assert "UTC" in _calls(llm.by_agent("code")[1])[0]
+    assert log.read_text() == "approved\n"
+    assert [p.title for p in recorder.permissions] == ["append (MCP server env)"]
+    starts = recorder.of("tool_call")
+    assert [s.title for s in starts] == ["mcp__time__get_current_time", "append (MCP server env)"]
+    for start in starts:
+        assert recorder.tool_status(start.tool_call_id)[-1] == "completed"

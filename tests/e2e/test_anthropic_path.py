@@ -197,4 +197,6 @@ def test_the_terminal_shows_thoughts_apart_and_what_the_turn_cost(
     assert "[code thinking] A greeting is enough." in lines  # on a line of its own (no colour into a pipe)
     assert "[code] Hello there." in lines
     [usage] = [line for line in lines if line.startswith("  · usage: ")]
-    assert re.fullmatch(r"  · usage: 1 request, [\d,]+ tokens in \(0 cached\), [\d,]+ out, \$\d+\.\d{4}", usage)
+    assert re.fullmatch(
+        r"  · usage: 1 request, [\d,]+ tokens in \(0 cached\), [\d,]+ out, \$\d+\.\d{4}, \d+\.\ds", usage
+    )

@@ -35,7 +35,7 @@ def test_a_new_user_creates_hello_py_with_the_demo_model(workspace: Path, db_pat
     assert done.returncode == 0, done.stderr
     assert "demo model" in done.stderr
     assert (workspace / "hello.py").read_text() == 'print("hello")\n'
-    assert "write_file" in done.stdout
+    assert "✓ Write hello.py" in done.stdout
     ran = subprocess.run([sys.executable, "hello.py"], cwd=workspace, capture_output=True, text=True, check=True)
     assert ran.stdout == "hello\n"
 
@@ -43,8 +43,8 @@ def test_a_new_user_creates_hello_py_with_the_demo_model(workspace: Path, db_pat
 def test_approval_prompt_and_rejection(workspace: Path, db_path: Path) -> None:
     done = chat(workspace, db_path, "create notes.md with my notes", answers="n\nnot now\n")
     assert done.returncode == 0, done.stderr
-    assert "Run it? [y]es / [a]lways / [n]o" in done.stdout
-    assert "+# create notes.md" in done.stdout  # the diff was shown before asking
+    assert "Write notes.md? [y]es / [a]lways / [n]o + feedback (Enter: yes)" in done.stdout
+    assert done.stdout.index("+# create notes.md") < done.stdout.index("Write notes.md?")  # the diff came first
     assert not (workspace / "notes.md").exists()
     assert "Feedback: not now" in done.stdout  # the model got the rejection and said so
 
@@ -62,7 +62,7 @@ def test_a_blank_task_is_a_usage_error(workspace: Path, db_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_no_task_is_a_usage_error(workspace: Path, db_path: Path) -> None:
+def test_no_task_without_a_terminal_is_a_usage_error(workspace: Path, db_path: Path) -> None:
     done = chat(workspace, db_path)
     assert done.returncode == 2 and "give a task" in done.stderr
     assert os.listdir(workspace) == []
@@ -71,8 +71,10 @@ def test_no_task_is_a_usage_error(workspace: Path, db_path: Path) -> None:
 def test_a_complex_task_from_plan_to_files_approving_each_call(workspace: Path, db_path: Path) -> None:
     done = chat(workspace, db_path, "implement a currency rates app", answers="a\ny\ny\ny\n")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("Run it? [y]es / [a]lways / [n]o") == 3
-    assert "subtask_started: subtask 3 of 3: Document how to run it" in done.stdout
+    assert done.stdout.count("? [y]es / [a]lways / [n]o + feedback") == 3
+    assert "  · subtask 3 of 3: Document how to run it" in done.stdout
+    assert "subtask_started" not in done.stdout  # people read sentences, not event names
+    assert done.stdout.count("Plan v1 (awaiting approval): implement a currency rates app") == 1  # shown once
     assert "Plan completed: implement a currency rates app" in done.stdout
     assert sorted(p.name for p in workspace.iterdir()) == ["README.md", "currency_rates.py", "test_currency_rates.py"]
     tests = subprocess.run(
@@ -85,22 +87,19 @@ def test_a_complex_task_from_plan_to_files_approving_each_call(workspace: Path, 
     assert tests.returncode == 0 and "currency_rates works" in tests.stdout
 
 
-def test_resume_after_the_sidecar_crashed(workspace: Path, db_path: Path) -> None:
+def test_the_client_restarts_a_sidecar_that_crashed_and_the_plan_finishes(workspace: Path, db_path: Path) -> None:
     crashed = chat(
         workspace,
         db_path,
         "--yes",
         "implement a currency rates app",
         env={"CODELAB_AGENT_CRASH_AFTER": "agent/toolCall:3"},
-    )  # the 2nd write
-    assert crashed.returncode == 1, crashed.stdout + crashed.stderr
-    assert "Stopped: the sidecar exited" in crashed.stdout
-    session = crashed.stdout.split("codelab-agent chat --resume ")[1].split()[0]
-    assert (workspace / "currency_rates.py").exists() and not (workspace / "test_currency_rates.py").exists()
-    resumed = chat(workspace, db_path, "--yes", "--resume", session)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "Plan completed" in resumed.stdout
-    assert (workspace / "test_currency_rates.py").exists() and (workspace / "README.md").exists()
+    )  # the 2nd write; the new sidecar counts from 0 again and gets to the end
+    assert crashed.returncode == 0, crashed.stdout + crashed.stderr
+    assert "The sidecar stopped (killed by SIGKILL); starting it again on the same database" in crashed.stdout
+    assert "Plan completed" in crashed.stdout
+    names = sorted(p.name for p in workspace.iterdir())
+    assert names == ["README.md", "currency_rates.py", "test_currency_rates.py"]
 
 
 def test_an_unanswered_question_cancels_the_turn(workspace: Path, db_path: Path) -> None:
@@ -173,11 +172,110 @@ def test_always_for_a_command_never_approves_a_chain_hiding_another(
     done = chat(
         workspace,
         db_path,
-        *("--mode", "code", "--model", FAKE_MODEL, "--api-base", llm.url),
+        *("--mode", "code", "--model", FAKE_MODEL, "--api-base", llm.url, "--allow", "git status"),
         "list the files",
         answers="a\nn\nnot that\n",
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("Run it? [y]es / [a]lways / [n]o") == 2  # `ls -R` ran unasked: the rule holds
+    assert done.stdout.count("[y]es / [a]lways / [n]o + feedback") == 2  # `ls -R` ran unasked: the rule holds
+    assert "Run `ls & touch x`? [y]es" in done.stdout
     assert not (workspace / "x").exists()
     assert "not that" in llm.by_agent("code")[2].text
+
+
+def test_the_demo_tour_shows_every_path_and_reports_only_what_happened(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "show me around", answers="tour.py\ny\ny\ny\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "What should I call the file I write?" in out  # a follow-up question
+    assert "✓ Run `ls` → exit code 0" in out and "Run `ls`?" not in out  # allowed: ran unasked
+    assert "Run `rm -rf build`?" not in out  # denied: refused without asking ...
+    assert "- `rm -rf build` did not run: Refused by the approval policy" in out  # ... and the agent says so
+    assert "Write tour.py? [y]es" in out and '+print("hello from the tour")' in out  # a write with its diff
+    assert "Run `python3 tour.py`? [y]es" in out and "- `python3 tour.py` ran (exit code 0)" in out
+    assert "Edit tour.py? [y]es" in out and '+print("hello again")' in out  # an edit with its diff
+    assert (workspace / "tour.py").read_text() == 'print("hello again")\n'
+
+
+def test_the_demo_never_claims_a_step_that_failed(workspace: Path, db_path: Path) -> None:
+    """Rejecting the write: the demo does not edit a file that is not there, and says so."""
+    done = chat(workspace, db_path, "show me around", answers="tour.py\nn\nnot today\ny\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "- writing tour.py: The user rejected this tool call" in done.stdout
+    assert "- `python3 tour.py` failed with exit code 2" in done.stdout  # it ran, and failed: no file
+    assert "Edit tour.py?" not in done.stdout and "- editing tour.py: skipped, nothing was written" in done.stdout
+    assert not (workspace / "tour.py").exists()
+
+
+def test_the_demo_runs_a_command_and_reports_its_exit_code(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "run `python3 -c 'import sys; sys.exit(3)'`", answers="y\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Run `python3 -c 'import sys; sys.exit(3)'`? [y]es" in done.stdout
+    assert "failed with exit code 3" in done.stdout and "ran (exit code 0)" not in done.stdout
+
+
+def test_the_demo_edits_a_file_it_read(workspace: Path, db_path: Path) -> None:
+    (workspace / "hello.py").write_text('print("hello")\n')
+    done = chat(workspace, db_path, "replace 'hello' with 'world' in hello.py", answers="\n")  # Enter: yes
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '-print("hello")' in done.stdout and '+print("world")' in done.stdout
+    assert "Edited hello.py: 'hello' is now 'world'." in done.stdout
+    assert (workspace / "hello.py").read_text() == 'print("world")\n'
+
+
+def test_an_unknown_session_id_is_one_line(workspace: Path, db_path: Path) -> None:
+    done = chat(workspace, db_path, "--resume", "no-such-session")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout.strip() == "No session no-such-session in this database."
+    assert "Traceback" not in done.stderr
+
+
+def test_a_missing_workspace_folder_is_created_and_a_file_is_refused(tmp_path: Path, db_path: Path) -> None:
+    folder = tmp_path / "new" / "app"
+    done = chat(folder.parent.parent, db_path, "--workspace", str(folder), "--yes", "create hello.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Created the workspace folder {folder}." in done.stderr
+    assert (folder / "hello.py").exists()
+    (tmp_path / "file").write_text("")
+    refused = chat(tmp_path, db_path, "--workspace", str(tmp_path / "file"), "create hello.py")
+    assert refused.returncode == 2 and refused.stderr.strip().endswith("is not a folder")
+    assert "Traceback" not in refused.stderr
+
+
+def test_sessions_lists_every_workspace(tmp_path: Path, workspace: Path, db_path: Path) -> None:
+    first = chat(workspace, db_path, "--yes", "create hello.py")
+    session = first.stdout.split("· session ")[1].split()[0]
+    listed = subprocess.run(
+        [str(CLI), "sessions", "--db", str(db_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=base_env(),
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    [line] = [line for line in listed.stdout.splitlines() if line.startswith(session)]
+    assert "create hello.py" in line and line.endswith(str(workspace))
+    other = subprocess.run(
+        [str(CLI), "sessions", "--db", str(db_path), "--workspace", str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=base_env(),
+        timeout=60,
+    )
+    assert other.stdout == "No sessions yet.\n"
+
+
+def test_a_credentials_error_is_reported_once_not_retried(workspace: Path, db_path: Path, llm: FakeLLM) -> None:
+    refused = {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}
+    llm.script = Scripted(code=[Reply(status=401, error=refused) for _ in range(3)])
+    done = chat(
+        workspace,
+        db_path,
+        *("--once", "--mode", "code", "--model", "openai/fake", "--api-base", llm.url),
+        "say hello",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Failed:" in done.stdout and "Incorrect API key provided" in done.stdout
+    assert len(llm.requests) == 1 and "retry" not in done.stdout.lower()

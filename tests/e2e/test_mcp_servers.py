@@ -9,16 +9,12 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -30,16 +26,14 @@ import pytest_asyncio
 from server.mcp import (
     HttpServer,
     McpCallInterrupted,
-    McpManager,
     McpOptions,
     McpServerUnavailable,
     McpToolNotFound,
     StdioServer,
 )
+from server.mcp.manager import McpManager
+from tests.mcp_servers import ENV_SERVER
 
-SERVERS = Path(__file__).resolve().parents[1] / "mcp_servers"
-ENV_SERVER = SERVERS / "env_server.py"
-FILESYSTEM = "@modelcontextprotocol/server-filesystem"
 FAST = McpOptions(call_timeout=20.0, start_timeout=20.0, backoff_initial=0.05)
 
 Failures = list[tuple[str, str]]
@@ -53,30 +47,6 @@ def env_server(**fields: object) -> StdioServer:
 
 def time_server() -> StdioServer:
     return StdioServer(command=sys.executable, args=("-m", "mcp_server_time", "--local-timezone", "UTC"))
-
-
-@pytest.fixture(scope="session")
-def filesystem_server() -> Path:
-    """The filesystem server's entry point, installed with npm once (a lock keeps
-    xdist workers from installing it together)."""
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        pytest.skip("npm and node are needed to install and run @modelcontextprotocol/server-filesystem")
-    wanted = json.loads((SERVERS / "package.json").read_text())["dependencies"][FILESYSTEM]
-    package = SERVERS / "node_modules" / FILESYSTEM
-    lock_path = (
-        Path(tempfile.gettempdir()) / f"codelab-agent-npm-{hashlib.sha256(bytes(SERVERS)).hexdigest()[:12]}.lock"
-    )
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        installed = package / "package.json"
-        if not installed.is_file() or json.loads(installed.read_text())["version"] != wanted:
-            subprocess.run(
-                ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=SERVERS,
-                check=True,
-                timeout=300,
-            )
-    return package / json.loads((package / "package.json").read_text())["bin"]["mcp-server-filesystem"]
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -11,8 +11,8 @@ async def test_demo_model_shows_a_plan_in_the_terminal(workspace, db_path) -> No
 
     done = chat(workspace, db_path, "implement a currency rates app", answers="r\n")
     assert done.returncode == 0, done.stderr
-    assert "Plan v1 (awaiting_approval): implement a currency rates app" in done.stdout
-    assert "Approve the plan? [a]pprove / [r]eject / re[v]ise" in done.stdout
+    assert "Plan v1 (awaiting approval): implement a currency rates app" in done.stdout
+    assert "Approve the plan? [y]es / [n]o / re[v]ise + feedback" in done.stdout
     assert "Plan rejected." in done.stdout
 
 

@@ -54,4 +54,4 @@ def test_nvim_spec(spec: str, tmp_path: Path) -> None:
 
 
 def test_every_spec_file_is_collected() -> None:
-    assert {"atomic_edit_spec.lua", "plan_spec.lua", "unsaved_read_spec.lua"} <= set(SPECS)
+    assert {"atomic_edit_spec.lua", "cancel_spec.lua", "keys_spec.lua", "plan_spec.lua"} <= set(SPECS)

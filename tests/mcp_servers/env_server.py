@@ -9,6 +9,7 @@ import base64
 import os
 import sys
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import BlobResourceContents, EmbeddedResource, ImageContent, TextContent, ToolAnnotations
@@ -86,6 +87,16 @@ async def sleep(seconds: float) -> str:
     """Answer after `seconds`."""
     await asyncio.sleep(seconds)
     return "slept"
+
+
+@server.tool()
+async def append(path: str, line: str, seconds: float = 0.0) -> str:
+    """Append `line` to the file at `path` at once, then answer after `seconds`: the file
+    tells how many times the call ran, whatever happened to the caller."""
+    async with await anyio.open_file(path, "a", encoding="utf-8") as file:
+        await file.write(line + "\n")
+    await asyncio.sleep(seconds)
+    return f"appended {line!r}"
 
 
 @server.tool(annotations=READ_ONLY)

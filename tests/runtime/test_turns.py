@@ -9,7 +9,7 @@ import threading
 import pytest
 from pygls.exceptions import JsonRpcException
 
-from tests.fake_llm import Reply, call
+from tests.fake_llm import Reply, Request, call
 from tests.runtime.editor import InProcessEditor as Editor
 from tests.runtime.model import InProcessLLM as FakeLLM
 
@@ -224,3 +224,23 @@ async def test_an_oversized_tool_result_is_refused_and_the_call_stays_open(make_
     error = await _error(editor.answer(session, call_id, content="x" * 100))
     assert error.code == -32016 and "truncate" in error.message
     assert (await editor.answer(session, call_id, content="x" * 10))["message"] == "read"
+
+
+async def test_a_cancel_that_arrives_with_the_models_reply_still_ends_the_turn(make_editor, llm: FakeLLM) -> None:
+    """The reply is in, its calls about to be committed, when `agent/cancel` comes: the
+    request that runs the turn ends `cancelled` (not waiting for those calls)."""
+    editor = await make_editor(code=[Reply("hello")])
+    session = (await editor.send("hi", mode="code"))["sessionId"]
+
+    def cancel_as_the_reply_arrives(request: Request) -> Reply:
+        turn = editor.app.runtime.claims.running(session)
+        assert turn is not None
+        turn.cancel.set()
+        return Reply("", [call("write_file", path="a", content="a")])
+
+    llm.script = cancel_as_the_reply_arrives
+    result = await editor.send("write a", session_id=session, mode="code")
+    assert result["status"] == "cancelled", result
+    state = await editor.request("agent/getSession", {"sessionId": session})
+    assert state["session"]["state"] == "idle" and state["pendingToolCalls"] == []
+    assert not (editor.workspace / "a").exists()

@@ -117,7 +117,7 @@ async def test_an_older_database_is_migrated_forward_keeping_its_rows(tmp_path: 
     assert session.resume_state is None
     await db.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
 
 
 async def test_refuses_another_applications_database_and_leaves_it_untouched(tmp_path: Path) -> None:

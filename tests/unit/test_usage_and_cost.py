@@ -13,7 +13,7 @@ import pytest
 from protocol.enums import AgentName
 from protocol.methods import TurnUsage
 from server import views
-from server.chat.main import usage_line
+from server.chat.turns import usage_line
 from server.models import litellm_model as lm
 from storage.db import Database
 

@@ -23,7 +23,7 @@ local MODES = { 'auto', 'code', 'architect', 'debug', 'explain' }
 
 command('Codelab', function(o)
   codelab().command(o.args)
-end, { nargs = '+', desc = 'Send a task (or an answer) to codelab: [mode=NAME] task' })
+end, { nargs = '*', desc = 'Send a task (or an answer) to codelab: [mode=NAME] task' })
 
 command('CodelabMode', function(o)
   local mode, task = o.args:match('^(%S+)%s+(.+)$')
@@ -54,11 +54,19 @@ end, { nargs = '*', desc = 'Start a new codelab session [with a task]' })
 
 command('CodelabApprove', function()
   codelab().approve()
-end, { nargs = 0, desc = 'Approve the codelab plan' })
+end, { nargs = 0, desc = 'Approve the codelab call waiting in the chat, else the plan' })
+
+command('CodelabApproveAlways', function()
+  codelab().approve_always()
+end, { nargs = 0, desc = 'Approve the codelab call waiting, and the same for the rest of the session' })
 
 command('CodelabReject', function(o)
   codelab().reject(o.args)
-end, { nargs = '*', desc = 'Reject the codelab plan [feedback]' })
+end, { nargs = '*', desc = 'Reject the codelab call waiting, else the plan [feedback]' })
+
+command('CodelabDiff', function()
+  codelab().diff()
+end, { nargs = 0, desc = 'Show the diff of the codelab call waiting for approval' })
 
 command('CodelabRevise', function(o)
   codelab().revise(o.args)

@@ -17,7 +17,11 @@ syntax match codelabDone      /^  \[✓\]/
 syntax match codelabFailed    /^  \[✗\]/
 syntax match codelabRunning   /^  \[…\]/
 syntax match codelabResult    /^      → .*/
-syntax match codelabHint      /^  :CodelabApprove.*/
+syntax match codelabHint      /^  ga approve .*/
+syntax match codelabKeys      /^    ga approve .*/
+syntax match codelabDiffAdd   /^    │ +.*/
+syntax match codelabDiffDel   /^    │ -.*/
+syntax match codelabDiffHunk  /^    │ @@.*/
 
 highlight default link codelabHeader   Title
 highlight default link codelabUser     Statement
@@ -34,5 +38,9 @@ highlight default link codelabFailed   DiagnosticError
 highlight default link codelabRunning  DiagnosticInfo
 highlight default link codelabResult   Comment
 highlight default link codelabHint     Special
+highlight default link codelabKeys     Special
+highlight default link codelabDiffAdd  Added
+highlight default link codelabDiffDel  Removed
+highlight default link codelabDiffHunk Special
 
 let b:current_syntax = 'codelab'

@@ -13,10 +13,12 @@ import {
   SECTION,
   type SidecarSettings,
 } from './core/settings';
+import { startFailure } from './core/install';
 import { ToolExecutor } from './core/tools';
 import { type Connection, errorMessage } from './core/wire';
-import { PROPOSAL_SCHEME, ProposalDocuments, VsCodeApprovals } from './editor/approvals';
+import { ChatApprovals, PROPOSAL_SCHEME, ProposalDocuments } from './editor/approvals';
 import { ChatView } from './editor/chatView';
+import { quoteEditor } from './editor/context';
 import { VsCodeToolHost } from './editor/host';
 import { SessionsTree, sessionOf } from './editor/sessions';
 import { createClient } from './editor/sidecar';
@@ -44,11 +46,16 @@ class Extension implements vscode.Disposable {
   private readonly output = vscode.window.createOutputChannel('Codelab Agent');
   private readonly proposals = new ProposalDocuments();
   private readonly chat: ChatView;
+  private readonly approvals: ChatApprovals;
   private readonly sessions: SessionsTree;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(context: vscode.ExtensionContext) {
     this.chat = new ChatView(context.extensionUri, (message) => void this.fromView(message));
+    this.approvals = new ChatApprovals(this.proposals, (event) => {
+      this.chat.post(event);
+      if (event.kind === 'approval') this.chat.attention(`Codelab Agent: ${event.question} Answer in the chat.`);
+    });
     this.sessions = new SessionsTree(() => this.connection());
     const command = (id: string, run: (...args: unknown[]) => unknown): void => {
       this.disposables.push(vscode.commands.registerCommand(id, run));
@@ -72,6 +79,8 @@ class Extension implements vscode.Disposable {
     command('codelab.cancel', async () => (await this.ensure())?.cancel());
     command('codelab.restartServer', () => this.restart());
     command('codelab.showLog', () => this.output.show());
+    command('codelab.sendSelection', () => this.sendContext('selection'));
+    command('codelab.sendFile', () => this.sendContext('file'));
   }
 
   // --- the sidecar --------------------------------------------------------------------
@@ -108,7 +117,7 @@ class Extension implements vscode.Disposable {
     try {
       await client.start();
     } catch (error) {
-      const message = `Could not start the sidecar (${settings.serverPath}): ${errorMessage(error)}. Install it (pip install codelab-agent) or set codelab.serverPath in your user settings.`;
+      const message = startFailure(settings.serverPath, errorMessage(error));
       this.chat.server('stopped', message);
       void vscode.window.showErrorMessage(message, 'Open Settings', 'Show Log').then((choice) => {
         if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', SECTION);
@@ -120,7 +129,7 @@ class Extension implements vscode.Disposable {
     this.client = client;
     this.launched = settings;
     const tools = new ToolExecutor(new VsCodeToolHost(folder.fsPath));
-    const controller = new SessionController(client, tools, new VsCodeApprovals(this.proposals));
+    const controller = new SessionController(client, tools, this.approvals);
     controller.onEvent((event) => {
       this.chat.post(event);
       if (event.kind === 'turn' || event.kind === 'history') this.sessions.refresh();
@@ -172,11 +181,13 @@ class Extension implements vscode.Disposable {
       const controller = await this.ensure();
       const sessionId = controller?.state.sessionId;
       // A webview created again (moved, reloaded) starts blank: show the session again.
-      if (this.viewReadyCount++ > 0 && controller !== undefined && sessionId !== undefined && !controller.state.busy) {
-        await controller.open(sessionId);
+      if (this.viewReadyCount++ > 0 && controller !== undefined && sessionId !== undefined) {
+        if (!controller.state.busy) await controller.open(sessionId);
+        for (const question of this.approvals.pending()) this.chat.post(question);
       }
       return;
     }
+    if (this.approvals.receive(message)) return;
     if (message.type === 'new') return this.newSession();
     if (message.type === 'sessions') return this.openSession(undefined);
     const controller = await this.ensure();
@@ -216,6 +227,16 @@ class Extension implements vscode.Disposable {
     });
     if (feedback === undefined) return; // dismissed: nothing decided
     await controller.decidePlan(decision, feedback.trim() || undefined);
+  }
+
+  /** Puts the selection (or the whole file) into the chat's composer as context. */
+  private sendContext(what: 'selection' | 'file'): void {
+    const quote = quoteEditor(vscode.window.activeTextEditor, what);
+    if (quote === undefined) {
+      void vscode.window.showWarningMessage('Codelab Agent: open a file first.');
+      return;
+    }
+    this.chat.context(quote);
   }
 
   private async newSession(): Promise<void> {

@@ -32,6 +32,11 @@ export type Decision = 'auto_approved' | 'ask' | 'refused' | 'approved' | 'rejec
  */
 export type MessageRole = 'user' | 'assistant' | 'tool' | 'system';
 /**
+ * This interface was referenced by `WireContract`'s JSON-Schema
+ * via the `definition` "ExecutedBy".
+ */
+export type ExecutedBy = 'client' | 'server';
+/**
  * A client tool call's life: sent and unanswered, answered, or cancelled.
  *
  * This interface was referenced by `WireContract`'s JSON-Schema
@@ -67,6 +72,11 @@ export type SessionState =
   | 'executing_plan'
   | 'plan_paused';
 /**
+ * This interface was referenced by `WireContract`'s JSON-Schema
+ * via the `definition` "ToolCategory".
+ */
+export type ToolCategory = 'read' | 'write' | 'command' | 'plan' | 'meta';
+/**
  * What `agent/sendMessage` may ask for: the classifier (`auto`) or one agent.
  *
  * This interface was referenced by `WireContract`'s JSON-Schema
@@ -101,17 +111,9 @@ export type StatusEvent =
   | 'retrying'
   | 'nudged'
   | 'state_changed'
-  | 'context_compacted';
-/**
- * This interface was referenced by `WireContract`'s JSON-Schema
- * via the `definition` "ToolCategory".
- */
-export type ToolCategory = 'read' | 'write' | 'command' | 'plan' | 'meta';
-/**
- * This interface was referenced by `WireContract`'s JSON-Schema
- * via the `definition` "ExecutedBy".
- */
-export type ExecutedBy = 'client' | 'server';
+  | 'context_compacted'
+  | 'mcp_server_failed'
+  | 'server_tool_call';
 /**
  * What a tool call touching a path outside the workspace root gets.
  *
@@ -307,6 +309,10 @@ export interface GetSessionResult {
    */
   planVersions: Plan[];
   session: SessionInfo;
+  /**
+   * The MCP tools the session's agents may be offered (`executedBy: "server"`, with their server), as last listed; absent when no MCP server is configured.
+   */
+  tools?: ToolInfo[] | null;
   usage: UsageInfo;
 }
 /**
@@ -356,10 +362,15 @@ export interface PendingToolCall {
     [k: string]: unknown | undefined;
   };
   callId: string;
+  /**
+   * "server": an MCP tool the sidecar runs.
+   */
+  executedBy?: ExecutedBy | null;
   name: string;
   planId?: string | null;
   reason?: string | null;
   requiresApproval: boolean;
+  server?: string | null;
   status: ToolCallStatus;
   subtaskId?: string | null;
   turnId: string;
@@ -415,6 +426,23 @@ export interface SessionInfo {
    * The workspace the session works in.
    */
   workspaceRoot?: string | null;
+}
+/**
+ * This interface was referenced by `WireContract`'s JSON-Schema
+ * via the `definition` "ToolInfo".
+ */
+export interface ToolInfo {
+  category: ToolCategory;
+  description: string;
+  executedBy: ExecutedBy;
+  name: string;
+  parameters: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * The MCP server that runs the tool (`mcp__<server>__<tool>`); absent for built-in tools.
+   */
+  server?: string | null;
 }
 /**
  * This interface was referenced by `WireContract`'s JSON-Schema
@@ -570,10 +598,18 @@ export interface ToolCallNotification {
     [k: string]: unknown | undefined;
   };
   callId: string;
+  /**
+   * "server": the sidecar runs this call (an MCP tool) once the user approves it; the editor only asks and answers `agent/toolResult` with `success` (run it) or `rejected`, and never executes it. Absent: the editor executes the call.
+   */
+  executedBy?: ExecutedBy | null;
   name: string;
   planId?: string | null;
   reason?: string | null;
   requiresApproval: boolean;
+  /**
+   * The MCP server of a server-executed call.
+   */
+  server?: string | null;
   sessionId: string;
   subtaskId?: string | null;
   turnId: string;
@@ -792,23 +828,14 @@ export interface AgentInfo {
 }
 /**
  * This interface was referenced by `WireContract`'s JSON-Schema
- * via the `definition` "ToolInfo".
- */
-export interface ToolInfo {
-  category: ToolCategory;
-  description: string;
-  executedBy: ExecutedBy;
-  name: string;
-  parameters: {
-    [k: string]: unknown | undefined;
-  };
-}
-/**
- * This interface was referenced by `WireContract`'s JSON-Schema
  * via the `definition` "ApprovalOptions".
  */
 export interface ApprovalOptions {
   allowedCommands?: string[] | null;
+  /**
+   * MCP tools that run without asking, as glob patterns over `<server>__<tool>` or the full `mcp__<server>__<tool>` (`git__*`, `time__get_current_time`). Tools annotated destructive always ask.
+   */
+  allowedMcpTools?: string[] | null;
   autoApprove?: AutoApproveOptions | null;
   deniedCommands?: string[] | null;
   outsideWorkspace?: OutsideWorkspace | null;
@@ -880,6 +907,12 @@ export interface InitializationOptions {
   database?: string | null;
   limits?: LimitsOptions | null;
   llm?: LlmOptions | null;
+  /**
+   * MCP servers whose tools the agents may use, by name: `{command, args?, env?}` (stdio) or `{url, headers?}` (streamable HTTP); also read from `$XDG_CONFIG_HOME/codelab-agent/mcp.json`.
+   */
+  mcpServers?: {
+    [k: string]: unknown | undefined;
+  } | null;
   workspaceRoot?: string | null;
 }
 /**

@@ -2,6 +2,11 @@
 -- needs approval), run, and answered with agent/toolResult, one at a time; the answer to
 -- the last of a batch brings the turn's next result.
 --
+-- Asking never takes the keyboard: a call that needs approval is shown in the chat (with
+-- its diff) and waits there until the user answers it (`ga`, `gA`, `gr` in the chat, or
+-- :CodelabApprove / :CodelabApproveAlways / :CodelabReject). Typing anywhere else never
+-- answers a call, and quitting leaves it unanswered for :CodelabResume.
+--
 -- A call is handled at most once per callId: agent/resume sends unanswered calls again,
 -- and a call still being decided, or already answered, is not asked or run a second time.
 -- Every call that is handled gets an answer, whatever fails on the way.
@@ -17,12 +22,19 @@ local M = {}
 local IN_FLIGHT = { asking = true, running = true, sending = true }
 
 local function notify(text, level)
-  vim.schedule(function()
-    vim.notify('codelab: ' .. text, level)
-  end)
+  ui.say(text, level)
 end
 
 local run_call, send_answer, fetch_call
+
+-- The diff window a call waiting for approval opened (gd) closes once it is answered.
+local function close_diff(call)
+  local win = call.diff_win
+  call.diff_win = nil
+  if win and vim.api.nvim_win_is_valid(win) then
+    pcall(vim.api.nvim_win_close, win, true)
+  end
+end
 
 --- Records a call announced by agent/toolCall; false when its callId is known already.
 function M.record(w, params)
@@ -38,9 +50,36 @@ function M.cancel(w, session)
   for _, call in pairs(w.calls) do
     if call.params.sessionId == session and not call.answer and call.state ~= 'answered' then
       call.state = 'cancelled'
+      call.decide = nil
+      close_diff(call)
       chat.tool(w.root, call.params, 'cancelled')
     end
   end
+end
+
+--- The call of the turn waiting for the user's decision, if any (one at a time, in order).
+function M.asking(w)
+  local result = w.result
+  for _, id in ipairs(result and result.pendingToolCalls or {}) do
+    local call = w.calls[id]
+    if call and call.state == 'asking' and call.decide then
+      return call
+    end
+  end
+end
+
+--- Answers the call waiting for the user: 'approve', 'always' or 'reject' (with feedback).
+--- Returns false when no call waits.
+function M.decide(w, decision, feedback)
+  local call = M.asking(w)
+  if not call then
+    return false
+  end
+  local decide = call.decide
+  call.decide = nil
+  close_diff(call)
+  decide(decision, feedback)
+  return true
 end
 
 --- After the sidecar exited: an answer that was on its way may not have arrived.
@@ -106,6 +145,8 @@ function fetch_call(w, id, work)
             reason = p.reason,
             planId = p.planId,
             subtaskId = p.subtaskId,
+            executedBy = p.executedBy,
+            server = p.server,
           },
         }
       end
@@ -152,6 +193,24 @@ function run_call(w, call, work)
     end
   end
   guard(function()
+    if p.executedBy == 'server' then
+      -- an MCP tool: the sidecar runs it once approved; the editor only asks
+      if not p.requiresApproval then
+        return answer({ status = 'error', content = 'the call needs no approval' })
+      end
+      call.decide = function(decision, feedback)
+        if call.state == 'cancelled' then
+          return
+        elseif decision == 'reject' then
+          answer({ status = 'rejected', feedback = feedback })
+        else
+          answer({ status = 'success', remember = decision == 'always' or nil })
+        end
+      end
+      chat.tool(w.root, p, 'awaiting_approval', p.reason, nil)
+      ui.announce(w.root, p)
+      return
+    end
     local refused = tools.precheck(w.root, p.name, p.arguments)
     if refused then
       return answer({ status = 'error', content = refused })
@@ -159,9 +218,9 @@ function run_call(w, call, work)
     if not p.requiresApproval then
       return execute(w, call, false, answer)
     end
-    chat.tool(w.root, p, 'awaiting_approval', p.reason)
     local diff = config.options.diff_preview and tools.preview(w.root, p.name, p.arguments) or nil
-    ui.approve(p, diff, function(decision, feedback)
+    call.diff = diff
+    call.decide = function(decision, feedback)
       guard(function()
         if call.state == 'cancelled' then
           return -- the turn was cancelled while the user decided: run nothing
@@ -171,7 +230,9 @@ function run_call(w, call, work)
           execute(w, call, decision == 'always', answer)
         end
       end)
-    end)
+    end
+    chat.tool(w.root, p, 'awaiting_approval', p.reason, diff)
+    ui.announce(w.root, p)
   end)
 end
 

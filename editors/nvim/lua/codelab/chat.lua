@@ -4,6 +4,7 @@
 -- THOUGHT that syntax/codelab.vim dims: never part of the answer's paragraph.
 -- Tool calls and plans are entries updated in place, so their status changes live.
 -- Rendering is coalesced to once per event-loop turn: a stream of deltas costs one redraw.
+-- A call waiting for approval shows the keys that answer it and its diff, under it.
 local config = require('codelab.config')
 
 local M = {}
@@ -12,6 +13,11 @@ local chats = {} -- root -> { buf, entries, index = key -> entry, dirty }
 
 --- The prefix of a thought's lines (syntax/codelab.vim matches it).
 M.THOUGHT = '  ┆ '
+
+--- The prefix of the diff lines under a call waiting for approval (syntax/codelab.vim).
+M.DIFF = '    │ '
+--- The line under a call waiting for approval: the keys that answer it, in the chat.
+M.KEYS = '    ga approve · gA always · gr reject (feedback) · gd diff · <C-c> cancel the turn'
 
 local MARK = { pending = ' ', in_progress = '…', done = '✓', failed = '✗', skipped = '-' }
 local TOOL_STATE = {
@@ -49,6 +55,20 @@ local function push_lines(out, text, prefix, indent)
   end
 end
 
+local function render_diff(out, diff)
+  if not diff then
+    return
+  end
+  local lines = vim.split(diff, '\n', { plain = true, trimempty = true })
+  local max = (config.options.chat or {}).diff_lines or 40
+  for i = 1, math.min(#lines, max) do
+    out[#out + 1] = M.DIFF .. lines[i]
+  end
+  if #lines > max then
+    out[#out + 1] = ('%s… %d more lines: gd shows the whole diff'):format(M.DIFF, #lines - max)
+  end
+end
+
 local function render_plan(out, entry)
   local plan = entry.plan
   out[#out + 1] = ''
@@ -61,7 +81,7 @@ local function render_plan(out, entry)
     end
   end
   if plan.status == 'awaiting_approval' then
-    out[#out + 1] = '  :CodelabApprove · :CodelabReject [feedback] · :CodelabRevise {feedback}'
+    out[#out + 1] = '  ga approve · gr reject [feedback] · gR revise {feedback} (or :CodelabApprove …)'
   end
 end
 
@@ -90,6 +110,10 @@ local function render_entry(out, entry)
       line = line .. ': ' .. first_line(entry.detail)
     end
     out[#out + 1] = line
+    if entry.state == 'awaiting_approval' then
+      out[#out + 1] = M.KEYS
+      render_diff(out, entry.diff)
+    end
   elseif kind == 'plan' then
     render_plan(out, entry)
   elseif kind == 'result' then
@@ -164,18 +188,35 @@ local function keymaps(buf)
   local function map(lhs, rhs, desc)
     vim.keymap.set('n', lhs, rhs, { buffer = buf, nowait = true, silent = true, desc = desc })
   end
+  local function codelab()
+    return require('codelab')
+  end
   map('q', '<Cmd>close<CR>', 'Close the codelab chat')
   map('i', function()
     vim.ui.input({ prompt = 'Task: ' }, function(text)
       if text and vim.trim(text) ~= '' then
-        require('codelab').ask(text)
+        codelab().ask(text)
       end
     end)
   end, 'Send a task or an answer')
-  map('ga', '<Cmd>CodelabApprove<CR>', 'Approve the plan')
-  map('gr', '<Cmd>CodelabReject<CR>', 'Reject the plan')
-  map('gR', '<Cmd>CodelabRevise<CR>', 'Ask for a revision of the plan')
-  map('<C-c>', '<Cmd>CodelabCancel<CR>', 'Cancel the turn')
+  map('ga', function()
+    codelab().approve()
+  end, 'Approve the call waiting (else the plan)')
+  map('gA', function()
+    codelab().approve_always()
+  end, 'Approve the call waiting, and the same for the rest of the session')
+  map('gr', function()
+    codelab().reject(nil, { ask = true })
+  end, 'Reject the call waiting (else the plan), with feedback')
+  map('gR', function()
+    codelab().revise()
+  end, 'Ask for a revision of the plan')
+  map('gd', function()
+    codelab().diff()
+  end, 'Show the diff of the call waiting beside the chat')
+  map('<C-c>', function()
+    codelab().cancel()
+  end, 'Cancel the turn')
 end
 
 function M.buffer(root)
@@ -278,7 +319,9 @@ function M.streamed(root, turn_id)
   end
 end
 
-function M.tool(root, call, state, detail)
+--- Shows a tool call in its current state (one entry per callId, updated in place);
+--- `diff` is shown under a call waiting for approval.
+function M.tool(root, call, state, detail, diff)
   local c = chat(root)
   local entry = c.index['tool:' .. call.callId]
   if not entry then
@@ -286,6 +329,7 @@ function M.tool(root, call, state, detail)
   end
   entry.state = state
   entry.detail = detail
+  entry.diff = diff
   changed(root)
 end
 

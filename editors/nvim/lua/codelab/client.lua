@@ -23,10 +23,12 @@ local waiting = {}
 M.on_notification = function() end
 M.on_exit = function() end
 
+-- One line on screen (see ui.one_line); the whole of it, a traceback maybe, in the LSP log.
 local function report(err)
   vim.schedule(function()
-    vim.notify('codelab: ' .. tostring(err), vim.log.levels.ERROR)
+    vim.lsp.log.error('codelab', tostring(err))
   end)
+  require('codelab.ui').say(err, vim.log.levels.ERROR)
 end
 
 local function handler(method)
@@ -204,6 +206,19 @@ function M.request(root, method, params, cb)
       cb({ code = -1, message = 'the sidecar is not running' })
     end
   end)
+end
+
+--- Sends a request and waits for its answer (at most `timeout` ms): for VimLeavePre,
+--- where nothing asynchronous runs any more. Nil when the sidecar is not running.
+function M.request_sync(root, method, params, timeout)
+  local client = M.get(root)
+  if not client or not client.initialized then
+    return nil
+  end
+  if has_011 then
+    return client:request_sync(method, params, timeout, 0)
+  end
+  return client.request_sync(method, params, timeout, 0)
 end
 
 --- Pushes the live-changeable settings (llm, approval) to every running sidecar.

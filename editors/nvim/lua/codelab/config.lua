@@ -40,11 +40,15 @@ M.defaults = {
     -- Where: 'right', 'left', 'below', 'above', 'tab' or 'current'.
     position = 'right',
     size = 0.4, -- fraction of the editor (or columns/lines when > 1)
+    -- Lines of a proposed change shown under its call in the chat (gd shows all of it).
+    diff_lines = 40,
   },
-  -- Show a diff of a proposed write before asking to approve it.
+  -- Show the diff of a proposed write under its call while it waits for approval.
   diff_preview = true,
-  -- Ask the model's follow-up questions with vim.ui.input right away (else answer with :Codelab).
-  ask_questions = true,
+  -- Ask the model's follow-up questions with vim.ui.input as soon as they come. Off by
+  -- default: a prompt that opens by itself takes the keys being typed. Answer with
+  -- :Codelab {answer} (or `i` in the chat).
+  ask_questions = false,
   -- Where the last session of each workspace is remembered (for :CodelabResume after a restart).
   state_file = nil,
 }

@@ -68,9 +68,15 @@ function M.ask(text, opts)
   session.ask(workspace(opts), text, mode, opts.new)
 end
 
---- `:Codelab [mode=NAME] task`
+M.USAGE = 'usage: :Codelab [mode=NAME] {task}'
+
+--- `:Codelab [mode=NAME] task`; without a task, says how to use it.
 function M.command(args, opts)
   opts = opts or {}
+  if vim.trim(args or '') == '' then
+    vim.notify('codelab: ' .. M.USAGE, vim.log.levels.WARN)
+    return
+  end
   local mode, rest = args:match('^%s*mode=(%S+)%s+(.*)$')
   if mode then
     opts.mode = mode
@@ -79,12 +85,67 @@ function M.command(args, opts)
   M.ask(args, opts)
 end
 
+--- Approves what waits for the user: the tool call shown in the chat, else the plan.
 function M.approve(opts)
-  session.decide(workspace(opts), 'approve')
+  local w = workspace(opts)
+  if session.answer_call(w, 'approve') then
+    return
+  end
+  if w.result and w.result.status == 'awaiting_tool_results' then
+    vim.notify('codelab: no call waits for your approval', vim.log.levels.WARN)
+    return
+  end
+  session.decide(w, 'approve')
 end
 
+--- Approves the tool call waiting in the chat, and the same tool (for a command, the same
+--- command prefix) without asking for the rest of the session.
+function M.approve_always(opts)
+  if not session.answer_call(workspace(opts), 'always') then
+    vim.notify('codelab: no call waits for your approval', vim.log.levels.WARN)
+  end
+end
+
+--- Rejects what waits for the user (the call in the chat, else the plan) with optional
+--- feedback for the model. opts.ask: without feedback, ask for it (Escape answers nothing).
 function M.reject(feedback, opts)
-  session.decide(workspace(opts), 'reject', (feedback and feedback ~= '') and feedback or nil)
+  opts = opts or {}
+  local w = workspace(opts)
+  local call = session.asking(w)
+  local function decide(text)
+    text = (text and vim.trim(text) ~= '') and vim.trim(text) or nil
+    if call then
+      if not session.answer_call(w, 'reject', text) then
+        vim.notify('codelab: the call was answered or cancelled meanwhile', vim.log.levels.WARN)
+      end
+    else
+      session.decide(w, 'reject', text)
+    end
+  end
+  if (feedback == nil or feedback == '') and opts.ask then
+    local what = call and require('codelab.ui').summary(call.params) or 'the plan'
+    vim.ui.input({ prompt = ('Reject %s. Feedback for the model (optional): '):format(what) }, function(text)
+      if text ~= nil then
+        decide(text)
+      end
+    end)
+    return
+  end
+  decide(feedback)
+end
+
+--- Shows the diff of the call waiting for approval in a window beside the current one.
+function M.diff(opts)
+  local call = session.asking(workspace(opts))
+  if not call or not call.diff then
+    vim.notify('codelab: no change waits for your approval', vim.log.levels.WARN)
+    return
+  end
+  if call.diff_win and vim.api.nvim_win_is_valid(call.diff_win) then
+    vim.api.nvim_set_current_win(call.diff_win)
+    return
+  end
+  call.diff_win = require('codelab.ui').show_diff(call.diff, require('codelab.ui').summary(call.params))
 end
 
 function M.revise(feedback, opts)

@@ -5,23 +5,21 @@
 -- One request that starts or continues work is in flight per workspace at a time: its
 -- TurnResult arrives after every notification of the turn, and decides what comes next.
 local calls = require('codelab.calls')
+local cancel = require('codelab.cancel')
 local chat = require('codelab.chat')
 local client = require('codelab.client')
 local config = require('codelab.config')
+local events = require('codelab.events')
 local store = require('codelab.store')
+local ui = require('codelab.ui')
 
 local M = {}
 
 local workspaces = {} -- root -> state (see M.workspace)
 
--- agent/status events that are bookkeeping rather than news.
-local QUIET = { state_changed = true, nudged = true }
-
 -- Deferred: an error message shown inside a command would abort the caller half-way.
 local function notify(text, level)
-  vim.schedule(function()
-    vim.notify('codelab: ' .. text, level or vim.log.levels.INFO)
-  end)
+  ui.say(text, level)
 end
 
 function M.workspace(root)
@@ -103,16 +101,18 @@ local function show_result(w, result)
   local root = w.root
   local status = result.status
   if status == 'awaiting_plan_approval' then
-    notify('the plan awaits your decision: :CodelabApprove, :CodelabReject or :CodelabRevise {feedback}')
+    notify('the plan awaits your decision: ga/gr/gR in the chat')
   elseif status == 'awaiting_user_input' then
     local question = result.message or '?'
-    chat.result(root, question .. '\n(answer with :Codelab {answer})', '? ')
+    chat.result(root, question .. '\n(answer with :Codelab {answer}, or i in the chat)', '? ')
     if config.options.ask_questions then
       vim.ui.input({ prompt = question .. ' ' }, function(answer)
         if answer and vim.trim(answer) ~= '' and w.result == result and not w.busy then
           M.ask(w, answer)
         end
       end)
+    else
+      notify('a question for you in the chat: answer with :Codelab {answer}')
     end
   elseif status == 'completed' then
     local message = result.message or ''
@@ -132,6 +132,12 @@ local function show_result(w, result)
 end
 
 function handle_result(w, method, err, result)
+  if cancel.active(w) then
+    if result and result.planId then
+      w.plan_id = result.planId
+    end
+    return cancel.finish(w, not err and result or nil)
+  end
   if err then
     local code = err.code
     if method == 'agent/toolResult' and (code == -32013 or code == -32012) and w.session then
@@ -164,7 +170,8 @@ function on.toolCall(w, p)
   if not calls.record(w, p) then
     return -- sent again by agent/resume: same callId, same call
   end
-  chat.tool(w.root, p, p.requiresApproval and 'awaiting_approval' or 'queued', p.reason)
+  -- Asked (with the keys that answer it) once the turn's result says it is its turn.
+  chat.tool(w.root, p, 'queued')
 end
 
 function on.stream(w, p)
@@ -172,8 +179,9 @@ function on.stream(w, p)
 end
 
 function on.status(w, p)
-  if not QUIET[p.event] then
-    chat.note(w.root, ('%s: %s'):format(p.event, p.detail or ''))
+  local text = events.line(w, p)
+  if text then
+    chat.note(w.root, text)
   end
 end
 
@@ -204,6 +212,7 @@ function M.on_exit(root, _, code, signal)
     return
   end
   w.busy = nil
+  w.cancel = nil
   calls.interrupted(w)
   if vim.v.exiting == vim.NIL then
     chat.note(root, ('the sidecar stopped (exit code %s, signal %s); :CodelabResume continues'):format(code, signal))
@@ -213,10 +222,23 @@ end
 
 client.on_notification = M.on_notification
 client.on_exit = M.on_exit
+cancel.changed = fire
+
+-- Quitting in the middle of a turn cancels it first (see cancel.leave).
+vim.api.nvim_create_autocmd('VimLeavePre', {
+  group = vim.api.nvim_create_augroup('codelab.session', { clear = true }),
+  callback = function()
+    cancel.leave(workspaces)
+  end,
+})
 
 -- --- what the user does -------------------------------------------------------------------
 
 local function refuse_if_busy(w)
+  if w.cancel then
+    notify('the turn is being cancelled', vim.log.levels.WARN)
+    return true
+  end
   if w.busy then
     notify('a turn is running in this workspace: wait for it, or :CodelabCancel', vim.log.levels.WARN)
     return true
@@ -256,6 +278,18 @@ function M.ask(w, text, mode, new_session)
   work(w, 'agent/sendMessage', params)
 end
 
+--- Answers the tool call waiting in the chat ('approve', 'always', 'reject' + feedback).
+--- Returns false when none waits.
+function M.answer_call(w, decision, feedback)
+  return calls.decide(w, decision, feedback)
+end
+
+--- The call waiting for the user's decision, if any.
+function M.asking(w)
+  return calls.asking(w)
+end
+
+--- Decides on the plan that awaits approval ('approve', 'reject', 'revise').
 function M.decide(w, decision, feedback)
   if refuse_if_busy(w) then
     return
@@ -266,8 +300,9 @@ function M.decide(w, decision, feedback)
     notify('no plan awaits a decision' .. hint, vim.log.levels.WARN)
     return
   end
-  local done = { approve = 'approved', reject = 'rejected', revise = 'sent back for a revision' }
-  chat.note(w.root, ('plan %s%s'):format(done[decision] or decision, feedback and (': ' .. feedback) or ''))
+  if decision == 'revise' then
+    chat.note(w.root, 'plan sent back for a revision: ' .. tostring(feedback))
+  end
   work(w, 'agent/approvePlan', {
     sessionId = r.sessionId,
     planId = r.planId,
@@ -277,28 +312,7 @@ function M.decide(w, decision, feedback)
 end
 
 function M.cancel(w)
-  if not w.session then
-    notify('no session to cancel', vim.log.levels.WARN)
-    return
-  end
-  local session = w.session
-  client.request(w.root, 'agent/cancel', { sessionId = session }, function(err, result)
-    if err then
-      notify('agent/cancel failed: ' .. tostring(err.message), vim.log.levels.ERROR)
-      return
-    end
-    if not result.cancelled then
-      notify('nothing to cancel')
-      return
-    end
-    calls.cancel(w, session)
-    -- A running request reports its own `cancelled` result; a resting turn has none to wait for.
-    if not w.busy and w.result then
-      w.result = vim.tbl_extend('force', w.result, { status = 'cancelled', pendingToolCalls = {} })
-      chat.result(w.root, 'cancelled', '⊘ ')
-      fire(w)
-    end
-  end)
+  cancel.request(w)
 end
 
 function M.resume(w, session_id)
@@ -316,7 +330,6 @@ function M.resume(w, session_id)
     chat.open(w.root)
   end
   if not switching then
-    chat.note(w.root, 'resuming')
     return work(w, 'agent/resume', { sessionId = id })
   end
   w.result = nil
@@ -392,6 +405,9 @@ function M.status(w)
   local r = w.result
   if not r then
     return ''
+  end
+  if calls.asking(w) then
+    return 'codelab: a call awaits your approval'
   end
   local labels = {
     awaiting_tool_results = 'codelab: tool calls wait',

@@ -1,10 +1,7 @@
--- Asking the user: approvals through vim.ui.select / vim.ui.input (so that any picker
--- plugin that replaces them is used), with the diff of a write shown while they decide.
+-- What the user sees of a call that waits for them, outside the chat buffer: a one-line
+-- notification (never a prompt: it must not take the keys being typed), the
+-- `User CodelabApproval` event, and the diff in a window beside the chat (`gd`).
 local M = {}
-
-M.APPROVE = 'Approve'
-M.ALWAYS = 'Approve always'
-M.REJECT = 'Reject'
 
 local function summary(call)
   local args = call.arguments or {}
@@ -18,71 +15,60 @@ local function summary(call)
 end
 M.summary = summary
 
---- Shows `text` (a unified diff) in a floating window; returns a function that closes it.
+--- `text` as one line that fits the command line: a longer message (or two at once) would
+--- open Neovim's "Press ENTER" prompt, which takes the next key typed. The chat holds
+--- the details.
+function M.one_line(text)
+  text = tostring(text):gsub('%s*\n.*$', '')
+  local room = math.max(vim.v.echospace - 1, 20)
+  if vim.fn.strdisplaywidth(text) > room then
+    text = vim.fn.strcharpart(text, 0, room - 1) .. '…'
+  end
+  return text
+end
+
+--- Notifies the user on the next turn of the event loop (never inside a command half-way).
+function M.say(text, level)
+  vim.schedule(function()
+    vim.notify(M.one_line('codelab: ' .. text), level or vim.log.levels.INFO, { title = 'codelab' })
+  end)
+end
+
+--- The notification of a call that waits for approval.
+function M.notification(call)
+  return M.one_line(('codelab: %s? ga/gA/gr in the chat'):format(summary(call)))
+end
+
+--- Tells the user (and any autocommand) that `call` waits for a decision in the chat.
+function M.announce(root, call)
+  vim.schedule(function()
+    vim.notify(M.notification(call), vim.log.levels.INFO, { title = 'codelab' })
+    pcall(vim.api.nvim_exec_autocmds, 'User', {
+      pattern = 'CodelabApproval',
+      modeline = false,
+      data = { root = root, call = call },
+    })
+  end)
+end
+
+--- Shows `text` (a unified diff) in a read-only window beside the current one, the
+--- cursor staying where it is. Returns the window.
 function M.show_diff(text, title)
   local lines = vim.split(text, '\n', { plain = true, trimempty = true })
   local buf = vim.api.nvim_create_buf(false, true)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  pcall(vim.api.nvim_buf_set_name, buf, 'codelab-diff://' .. title)
   vim.bo[buf].filetype = 'diff'
   vim.bo[buf].bufhidden = 'wipe'
   vim.bo[buf].modifiable = false
-  local width = math.max(40, math.min(vim.o.columns - 4, 100))
-  local height = math.max(1, math.min(#lines, math.floor(vim.o.lines * 0.6)))
-  local ok, win = pcall(vim.api.nvim_open_win, buf, false, {
-    relative = 'editor',
-    row = math.max(0, math.floor((vim.o.lines - height) / 2) - 2),
-    col = math.floor((vim.o.columns - width) / 2),
-    width = width,
-    height = height,
-    style = 'minimal',
-    border = 'rounded',
-    title = ' ' .. title .. ' ',
-    title_pos = 'center',
-  })
-  if not ok then
-    return function() end, buf
+  vim.keymap.set('n', 'q', '<Cmd>close<CR>', { buffer = buf, nowait = true, silent = true, desc = 'Close the diff' })
+  local previous = vim.api.nvim_get_current_win()
+  vim.cmd('leftabove vertical sbuffer ' .. buf)
+  local win = vim.api.nvim_get_current_win()
+  if vim.api.nvim_win_is_valid(previous) then
+    vim.api.nvim_set_current_win(previous)
   end
-  vim.cmd('redraw')
-  return function()
-    if vim.api.nvim_win_is_valid(win) then
-      vim.api.nvim_win_close(win, true)
-    end
-  end,
-    buf
-end
-
---- Asks whether to run a call: cb('approve' | 'always' | 'reject', feedback?).
---- Dismissing the prompt rejects the call: a turn must never wait on a forgotten dialog.
-function M.approve(call, diff, cb)
-  local close = function() end
-  if diff then
-    close = M.show_diff(diff, 'codelab: ' .. summary(call))
-  end
-  local prompt = ('codelab: %s?'):format(summary(call))
-  if call.reason and call.reason ~= '' then
-    prompt = ('%s (%s)'):format(prompt, call.reason)
-  end
-  local decided = false
-  vim.ui.select({ M.APPROVE, M.ALWAYS, M.REJECT }, {
-    prompt = prompt,
-    kind = 'codelab.approval',
-  }, function(choice)
-    if decided then
-      return
-    end
-    decided = true
-    close()
-    if choice == M.APPROVE then
-      return cb('approve')
-    elseif choice == M.ALWAYS then
-      return cb('always')
-    elseif choice == nil then
-      return cb('reject')
-    end
-    vim.ui.input({ prompt = 'Feedback for the model (optional): ' }, function(text)
-      cb('reject', (text and vim.trim(text) ~= '') and text or nil)
-    end)
-  end)
+  return win, buf
 end
 
 return M

@@ -7,7 +7,8 @@ t.test('a code task writes a loaded buffer, undoably, and saves it', function()
   t.write(root .. '/hello.py', 'print("old")\n')
   vim.cmd.edit('hello.py')
   local buf = vim.api.nvim_get_current_buf()
-  t.answer_ui({ select = 'Approve' })
+  t.answer_ui({})
+  t.answer_calls('approve')
 
   vim.cmd('Codelab mode=code create hello.py that prints hello')
   local result = t.wait_status(root, 'completed')
@@ -18,14 +19,15 @@ t.test('a code task writes a loaded buffer, undoably, and saves it', function()
   t.eq('code', result.agent, 'the agent')
   t.contains(result.message, 'Wrote hello.py', 'the completion')
 
-  -- One approval, asked with the diff of the change on screen.
-  t.eq(1, #t.ui.selects, 'approval prompts')
-  local prompt = t.ui.selects[1]
-  t.eq({ 'Approve', 'Approve always', 'Reject' }, prompt.items, 'the choices')
-  t.contains(prompt.opts.prompt, 'write_file hello.py')
-  t.contains(prompt.windows, '-print("old")', 'the diff shown')
-  t.contains(prompt.windows, '+print("hello")', 'the diff shown')
-  t.eq('', t.floating_text(), 'the diff window is closed after the decision')
+  -- One approval, asked in the chat (no prompt), with the diff of the change under the call.
+  t.eq(1, #t.asked, 'calls asked')
+  t.eq(0, #t.ui.selects + #t.ui.inputs, 'prompts opened')
+  local asked = t.asked[1].chat
+  t.contains(asked, '? write_file hello.py — awaiting approval')
+  t.contains(asked, require('codelab.chat').KEYS, 'the keys that answer it')
+  t.contains(asked, '    │ -print("old")', 'the diff shown')
+  t.contains(asked, '    │ +print("hello")', 'the diff shown')
+  t.ok(not t.chat_text(root):find('│', 1, true), 'the diff is gone once decided')
 
   -- The chat shows the task, the call with its outcome, and the result.
   local chat = t.chat_text(root)
@@ -57,16 +59,18 @@ t.test('one sidecar per workspace, reused across its buffers', function()
   t.eq(0, #t.ui.selects, 'reads need no approval')
 end)
 
-t.test('a question is asked with vim.ui.input; its answer continues the turn', function()
+t.test('a question waits in the chat; :Codelab {answer} continues the turn', function()
   t.setup()
   local root = t.workspace()
-  t.answer_ui({
-    select = 'Approve',
-    input = 'main.py',
-  })
+  t.answer_ui({})
+  t.answer_calls('approve')
   vim.cmd('Codelab create a file')
+  local asked = t.wait_status(root, 'awaiting_user_input')
+  t.contains(asked.message, 'What should the file be called?')
+  t.contains(t.chat_text(root), '? What should the file be called?')
+  t.eq(0, #t.ui.inputs, 'no prompt opens by itself')
+  vim.cmd('Codelab main.py')
   local result = t.wait_status(root, 'completed')
-  t.contains(t.ui.inputs[1].opts.prompt, 'What should the file be called?')
   t.ok(t.exists(root .. '/main.py'), 'the file named in the answer')
   t.contains(t.chat_text(root), '> main.py')
   local first = result.sessionId
@@ -78,4 +82,15 @@ t.test('a question is asked with vim.ui.input; its answer continues the turn', f
   local other = t.wait_status(root, 'completed').sessionId
   t.ok(other ~= first, 'a new session')
   t.ok(t.exists(root .. '/todo.md'), 'todo.md')
+end)
+
+t.test('with ask_questions, the question is asked with vim.ui.input', function()
+  t.setup({ ask_questions = true })
+  local root = t.workspace()
+  t.answer_ui({ input = 'main.py' })
+  t.answer_calls('approve')
+  vim.cmd('Codelab create a file')
+  t.wait_status(root, 'completed')
+  t.contains(t.ui.inputs[1].opts.prompt, 'What should the file be called?')
+  t.ok(t.exists(root .. '/main.py'), 'the file named in the answer')
 end)

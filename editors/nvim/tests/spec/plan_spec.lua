@@ -8,12 +8,13 @@ local REJECTED = 'Did not write the file: The user rejected this tool call. Feed
 t.test('a plan runs to completion with one rejected write', function()
   t.setup()
   local root = t.workspace()
-  t.answer_ui({
-    select = function(_, opts)
-      return opts.prompt:find('test_currency_rates.py', 1, true) and 'Reject' or 'Approve'
-    end,
-    input = FEEDBACK,
-  })
+  t.answer_ui({})
+  t.answer_calls(function(call)
+    if call.arguments.path == 'test_currency_rates.py' then
+      return 'reject', FEEDBACK
+    end
+    return 'approve'
+  end)
   local progress, statuses = {}, {}
   vim.api.nvim_create_autocmd('LspProgress', {
     callback = function(ev)
@@ -41,8 +42,8 @@ t.test('a plan runs to completion with one rejected write', function()
   local chat = t.chat_text(root)
   t.contains(chat, 'Plan v1 (awaiting approval): implement a currency rates app')
   t.contains(chat, '[ ] s2 Write its tests (code, after s1)')
-  t.contains(chat, ':CodelabApprove')
-  t.eq(0, #t.ui.selects, 'the architect only read (no approval)')
+  t.contains(chat, 'ga approve · gr reject')
+  t.eq(0, #t.asked, 'the architect only read (no approval)')
 
   vim.cmd('CodelabApprove')
   local done = t.wait_status(root, 'completed')
@@ -58,9 +59,9 @@ t.test('a plan runs to completion with one rejected write', function()
   t.ok(not t.exists(root .. '/test_currency_rates.py'), 'the rejected file is not written')
   t.ok(t.exists(root .. '/README.md'), 'README.md written')
 
-  -- Three writes asked, the rejected one with the feedback prompt.
-  t.eq(3, #t.ui.selects, 'approval prompts')
-  t.eq(1, #t.ui.inputs, 'feedback prompts')
+  -- Three writes asked in the chat; no prompt opened.
+  t.eq(3, #t.asked, 'calls asked')
+  t.eq(0, #t.ui.selects + #t.ui.inputs, 'prompts opened')
   chat = t.chat_text(root)
   t.contains(chat, 'Plan v1 (completed)')
   t.contains(chat, '[✓] s3 Document how to run it')
@@ -78,6 +79,7 @@ t.test('a plan can be revised, then rejected', function()
   t.setup()
   local root = t.workspace()
   t.answer_ui({})
+  t.answer_calls('approve')
   vim.cmd('Codelab implement a todo list app')
   local first = t.wait_status(root, 'awaiting_plan_approval')
   vim.cmd('CodelabRevise add a changelog')

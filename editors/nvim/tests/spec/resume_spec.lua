@@ -28,11 +28,11 @@ t.test('after a restart, :CodelabResume asks the pending call again and finishes
   t.setup()
   vim.cmd.cd(vim.fn.fnameescape(root))
   root = vim.uv.fs_realpath(root)
-  t.answer_ui({ select = 'Approve' })
+  t.answer_calls('approve')
   vim.cmd('CodelabResume') -- no id: the last session of this workspace, remembered on disk
   local result = t.wait_status(root, 'completed')
-  t.eq(3, #t.ui.selects, 'approval prompts: the re-sent call, then the two other writes')
-  t.contains(t.ui.selects[1].opts.prompt, 'write_file currency_rates.py')
+  t.eq(3, #t.asked, 'calls asked: the re-sent call, then the two other writes')
+  t.eq('currency_rates.py', t.asked[1].params.arguments.path, 'the re-sent call')
   local call = t.state(root).calls[call_id]
   t.ok(call, 'the same call id was sent again')
   t.eq('success', call.answer.status, 'its answer')
@@ -49,9 +49,9 @@ end)
 t.test('after the sidecar dies, a call still being decided is not asked twice', function()
   t.setup()
   local root = t.workspace()
-  t.answer_ui({ select = t.HOLD })
+  t.answer_calls(t.HOLD)
   vim.cmd('CodelabMode code create todo.md with my todos')
-  t.wait_prompts(1)
+  t.wait_asked(1)
   local call_id = t.state(root).result.pendingToolCalls[1]
 
   t.kill_sidecar(root)
@@ -62,30 +62,31 @@ t.test('after the sidecar dies, a call still being decided is not asked twice', 
     return not w.busy and w.result.status == 'awaiting_tool_results' and #t.clients() == 1
   end, 'the resumed turn', nil, root)
   t.eq({ call_id }, t.state(root).result.pendingToolCalls, 'the same call, sent again')
-  t.eq(1, #t.ui.selects, 'approval prompts after the resume')
+  t.eq(1, #t.asked, 'calls asked after the resume')
+  t.contains(t.chat_text(root), '? write_file todo.md — awaiting approval')
 
-  t.ui.selects[1].cb('Approve') -- the user decides now; the answer goes to the new sidecar
+  t.decide(root, 'approve') -- the user decides now; the answer goes to the new sidecar
   local result = t.wait_status(root, 'completed')
   t.contains(result.message, 'Wrote todo.md.')
   t.ok(t.exists(root .. '/todo.md'), 'todo.md written')
-  t.eq(1, #t.ui.selects, 'approval prompts in all')
+  t.eq(1, #t.asked, 'calls asked in all')
 end)
 
 t.test(':CodelabCancel ends a turn waiting for approval; a late answer changes nothing', function()
   t.setup()
   local root = t.workspace()
-  t.answer_ui({ select = t.HOLD })
+  t.answer_calls(t.HOLD)
   vim.cmd('CodelabMode code create late.md with my notes')
-  t.wait_prompts(1)
+  t.wait_asked(1)
   vim.cmd('CodelabCancel')
   t.wait_status(root, 'cancelled')
-  t.ui.selects[1].cb('Approve')
+  t.decide(root, 'approve') -- too late: nothing waits any more
   vim.wait(200)
   t.ok(not t.exists(root .. '/late.md'), 'a cancelled call is not run')
   t.contains(t.chat_text(root), '⊘ write_file late.md — cancelled')
 
   -- The session goes on with the next task.
-  t.answer_ui({ select = 'Approve' })
+  t.answer_calls('approve')
   vim.cmd('CodelabMode code create next.md with my notes')
   t.wait_status(root, 'completed')
   t.ok(t.exists(root .. '/next.md'), 'the next task ran')
@@ -99,11 +100,12 @@ t.test(':CodelabSessions lists the sessions and resumes the one picked', functio
       if opts.kind == 'codelab.session' then
         return items[1]
       end
-      return t.HOLD
+      error('an approval must not open a picker')
     end,
   })
+  t.answer_calls(t.HOLD)
   vim.cmd('CodelabMode code create picked.md with my notes')
-  t.wait_prompts(1)
+  t.wait_asked(1)
   local session = t.state(root).session
   t.kill_sidecar(root)
   -- A new editor state: forget what this one knew of the session.
@@ -111,12 +113,13 @@ t.test(':CodelabSessions lists the sessions and resumes the one picked', functio
   t.state(root).calls = {}
   vim.cmd('CodelabSessions')
   t.wait(function()
-    return #t.ui.selects == 3 -- the sessions, then the re-sent call
+    return #t.asked == 2 -- the re-sent call, asked in the chat again
   end, 'the picker and the approval', nil, root)
-  local picker = t.ui.selects[2]
+  t.eq(1, #t.ui.selects, 'the session picker')
+  local picker = t.ui.selects[1]
   t.eq(session, picker.items[1].id, 'the newest session first')
   t.contains(picker.opts.format_item(picker.items[1]), 'create picked.md with my notes')
-  t.ui.selects[3].cb('Approve')
+  t.decide(root, 'approve')
   t.wait_status(root, 'completed')
   t.ok(t.exists(root .. '/picked.md'), 'picked.md written')
 end)

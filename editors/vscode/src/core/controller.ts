@@ -35,7 +35,16 @@ import {
 /** A client tool call, as announced by `agent/toolCall` or listed by `agent/getSession`. */
 export type ToolCall = Pick<
   ToolCallNotification,
-  'callId' | 'turnId' | 'name' | 'arguments' | 'requiresApproval' | 'reason' | 'planId' | 'subtaskId'
+  | 'callId'
+  | 'turnId'
+  | 'name'
+  | 'arguments'
+  | 'requiresApproval'
+  | 'reason'
+  | 'planId'
+  | 'subtaskId'
+  | 'executedBy'
+  | 'server'
 >;
 
 export type ToolDecision = { approve: true; remember: boolean } | { approve: false; feedback?: string };
@@ -73,6 +82,13 @@ export type ChatEvent =
   | { kind: 'toolAnswered'; callId: string; status: ToolResultParams['status']; summary: string }
   | { kind: 'turn'; result: TurnResult }
   | { kind: 'history'; session: GetSessionResult }
+  /**
+   * A call waits for the user's decision in the chat (sent by the approvals, not the
+   * controller): the question naming the action, what "Always" means, whether a diff exists.
+   */
+  | { kind: 'approval'; call: ToolCall; question: string; always: string; diff: boolean }
+  /** The question about a call is closed (answered, or the turn was cancelled). */
+  | { kind: 'approvalClosed'; callId: string }
   /** Something the client itself has to say (not from the sidecar). */
   | { kind: 'notice'; message: string }
   | { kind: 'error'; message: string };
@@ -278,6 +294,12 @@ export class SessionController implements Disposable {
       const rejected: Params<'agent/toolResult'> = { sessionId, callId: call.callId, status: 'rejected' };
       if (decision.feedback) rejected.feedback = decision.feedback;
       return rejected;
+    }
+    if (call.executedBy === 'server') {
+      // an MCP tool: the sidecar runs it once approved; it is never executed here
+      const approved: Params<'agent/toolResult'> = { sessionId, callId: call.callId, status: 'success' };
+      if (decision.remember) approved.remember = true;
+      return approved;
     }
     const outcome = await this.tools.execute(call.name, call.arguments, signal);
     const answer: Params<'agent/toolResult'> = { sessionId, callId: call.callId, ...outcome };

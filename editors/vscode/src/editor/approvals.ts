@@ -1,19 +1,17 @@
 /**
- * Asking the user about a tool call: a quick pick with Approve / Approve always / Reject
- * (then an input box for feedback to the agent). For a write, a diff editor shows the
- * proposed content (a virtual document) against the file while the question is open;
- * the quick pick stays open when focus moves, so the diff can be scrolled and read
- * (a modal dialog would block it).
+ * Asking the user about a tool call, in the chat next to the call: its card shows the
+ * question ("Write app.py?", "Run `npm test`?"), Approve / Always / Reject with a box for
+ * feedback, and, for a write, "Show diff", which opens VS Code's diff editor on the
+ * proposed content (a read-only virtual document) against the file. Nothing pops up and
+ * nothing takes the keyboard; the answer comes back from the chat view. Cancelling the
+ * turn takes the question away, unanswered.
  */
 import * as vscode from 'vscode';
-import type { ToolCall, ToolDecision, Ui } from '../core/controller';
+import type { ChatEvent, ToolCall, ToolDecision, Ui } from '../core/controller';
 import type { Proposal } from '../core/tools';
+import type { Decision, FromView } from '../webview/messages';
 
 export const PROPOSAL_SCHEME = 'codelab-proposal';
-
-export const APPROVE = '$(check) Approve';
-export const APPROVE_ALWAYS = '$(check-all) Approve always';
-export const REJECT = '$(close) Reject';
 
 /** Read-only documents holding proposed contents, keyed by URI. */
 export class ProposalDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
@@ -43,45 +41,65 @@ export class ProposalDocuments implements vscode.TextDocumentContentProvider, vs
   }
 }
 
-export class VsCodeApprovals implements Ui {
-  constructor(private readonly proposals: ProposalDocuments) {}
+interface Waiting {
+  call: ToolCall;
+  proposal: Proposal | undefined;
+  /** The URIs of the diff editor opened for it, closed once it is answered. */
+  shown: vscode.Uri[];
+  finish(decision: ToolDecision | undefined): void;
+}
 
-  async approveToolCall(
+export class ChatApprovals implements Ui {
+  private readonly waiting = new Map<string, Waiting>();
+
+  constructor(
+    private readonly proposals: ProposalDocuments,
+    /** Shows an event in the chat. */
+    private readonly post: (event: ChatEvent) => void,
+  ) {}
+
+  approveToolCall(
     call: ToolCall,
     proposal: Proposal | undefined,
     signal?: AbortSignal,
   ): Promise<ToolDecision | undefined> {
-    // Cancelling the turn closes the question.
-    const cancellation = new vscode.CancellationTokenSource();
-    const cancel = (): void => cancellation.cancel();
-    signal?.addEventListener('abort', cancel);
-    const shown = proposal === undefined ? [] : await this.showDiff(call, proposal);
-    try {
-      const choice = await vscode.window.showQuickPick(
-        choices(call, proposal),
-        { title: title(call), placeHolder: call.reason ?? 'Run this tool call?', ignoreFocusOut: true },
-        cancellation.token,
-      );
-      if (choice === undefined) return undefined;
-      if (choice.label !== REJECT) return { approve: true, remember: choice.label === APPROVE_ALWAYS };
-      const feedback = await vscode.window.showInputBox(
-        {
-          title: `Reject ${call.name}`,
-          prompt: 'Feedback for the agent (optional): what should it do instead?',
-          ignoreFocusOut: true,
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve(undefined);
+      const abort = (): void => waiting.finish(undefined);
+      const waiting: Waiting = {
+        call,
+        proposal,
+        shown: [],
+        finish: (decision) => {
+          if (this.waiting.get(call.callId) !== waiting) return;
+          this.waiting.delete(call.callId);
+          signal?.removeEventListener('abort', abort);
+          this.post({ kind: 'approvalClosed', callId: call.callId });
+          void this.closeDiff(waiting.shown);
+          resolve(decision);
         },
-        cancellation.token,
-      );
-      if (signal?.aborted) return undefined;
-      return feedback?.trim() ? { approve: false, feedback: feedback.trim() } : { approve: false };
-    } finally {
-      signal?.removeEventListener('abort', cancel);
-      cancellation.dispose();
-      await this.closeDiff(shown);
-    }
+      };
+      signal?.addEventListener('abort', abort);
+      this.waiting.set(call.callId, waiting);
+      this.post(approvalEvent(call, proposal));
+    });
   }
 
-  private async showDiff(call: ToolCall, proposal: Proposal): Promise<vscode.Uri[]> {
+  /** The user's answer from the chat; false when no question with that id is open. */
+  answer(callId: string, decision: Decision, feedback?: string): boolean {
+    const waiting = this.waiting.get(callId);
+    if (waiting === undefined) return false;
+    const text = feedback?.trim();
+    if (decision === 'reject') waiting.finish(text ? { approve: false, feedback: text } : { approve: false });
+    else waiting.finish({ approve: true, remember: decision === 'always' });
+    return true;
+  }
+
+  /** Opens the diff editor of the proposed change (focus stays in the chat). */
+  async showDiff(callId: string): Promise<boolean> {
+    const waiting = this.waiting.get(callId);
+    if (waiting?.proposal === undefined) return false;
+    const { call, proposal } = waiting;
     const right = this.proposals.put(call.callId, 'after', proposal.label, proposal.after);
     const left =
       proposal.before === undefined
@@ -92,7 +110,26 @@ export class VsCodeApprovals implements Ui {
       preview: true,
       preserveFocus: true,
     });
-    return left.scheme === PROPOSAL_SCHEME ? [left, right] : [right];
+    waiting.shown.push(...(left.scheme === PROPOSAL_SCHEME ? [left, right] : [right]));
+    return true;
+  }
+
+  /** Handles the chat view's messages about approvals; false for any other message. */
+  receive(message: FromView): boolean {
+    if (message.type === 'approval') {
+      this.answer(message.callId, message.decision, message.feedback);
+      return true;
+    }
+    if (message.type === 'diff') {
+      void this.showDiff(message.callId);
+      return true;
+    }
+    return false;
+  }
+
+  /** The questions open now, for a chat view that starts again blank. */
+  pending(): ChatEvent[] {
+    return [...this.waiting.values()].map((w) => approvalEvent(w.call, w.proposal));
   }
 
   private async closeDiff(uris: vscode.Uri[]): Promise<void> {
@@ -106,23 +143,44 @@ export class VsCodeApprovals implements Ui {
   }
 }
 
-function title(call: ToolCall): string {
-  const args = call.arguments;
-  const target =
-    typeof args['command'] === 'string' ? args['command'] : typeof args['path'] === 'string' ? args['path'] : '';
-  return `Allow ${call.name}${target ? `: ${target}` : ''}?`;
+function approvalEvent(call: ToolCall, proposal: Proposal | undefined): ChatEvent {
+  return { kind: 'approval', call, question: question(call), always: always(call), diff: proposal !== undefined };
 }
 
-function choices(call: ToolCall, proposal: Proposal | undefined): vscode.QuickPickItem[] {
-  const shown = Object.entries(call.arguments)
-    .filter(([key]) => key !== 'content' && key !== 'old_text' && key !== 'new_text')
-    .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
-    .join(' · ');
-  const what = proposal === undefined ? shown : `${shown} — the diff editor shows the proposed content`;
-  const always = call.name === 'execute_command' ? 'this command prefix' : `${call.name}`;
-  return [
-    { label: APPROVE, description: 'run it', detail: what },
-    { label: APPROVE_ALWAYS, description: `run it, and ${always} without asking for the rest of the session` },
-    { label: REJECT, description: 'do not run it; tell the agent why (optional)' },
-  ];
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The question, naming the action. */
+export function question(call: ToolCall): string {
+  const args = call.arguments;
+  const path = text(args['path'] ?? '');
+  switch (call.name) {
+    case 'write_file':
+      return `Write ${path}?`;
+    case 'edit_file':
+      return `Edit ${path}?`;
+    case 'create_directory':
+      return `Create the folder ${path}?`;
+    case 'read_file':
+      return `Read ${path}?`;
+    case 'list_files':
+      return `List ${path}?`;
+    case 'search_in_code':
+      return `Search for "${text(args['query'])}"?`;
+    case 'execute_command': {
+      const cwd = typeof args['cwd'] === 'string' ? ` in ${args['cwd']}` : '';
+      return `Run \`${text(args['command'])}\`${cwd}?`;
+    }
+    default:
+      return `Run ${call.name}?`;
+  }
+}
+
+/** What "Always" approves for the rest of the session. */
+function always(call: ToolCall): string {
+  if (call.name === 'execute_command') {
+    return 'Approve, and run commands with this prefix without asking in this session';
+  }
+  return `Approve, and run ${call.name} without asking in this session`;
 }

@@ -13,6 +13,8 @@ export class ChatView implements vscode.WebviewViewProvider {
   private serverState: ToView = { type: 'server', state: 'starting' };
   private ready = false;
   private readyCount = 0;
+  /** Context for the composer, sent when a webview listens. */
+  private contexts: string[] = [];
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -46,6 +48,32 @@ export class ChatView implements vscode.WebviewViewProvider {
     if (this.view !== undefined && this.ready) void this.view.webview.postMessage(this.serverState);
   }
 
+  /** Adds the selection or file quoted in `text` to the composer, showing the chat. */
+  context(text: string): void {
+    this.contexts.push(text);
+    if (this.view !== undefined && this.ready) this.flushContexts();
+    this.reveal();
+  }
+
+  private flushContexts(): void {
+    for (const text of this.contexts) void this.view?.webview.postMessage({ type: 'context', text });
+    this.contexts = [];
+  }
+
+  /**
+   * Draws the user to the chat without taking the keyboard: the view is shown with the
+   * focus left where it is; a view never opened yet gets a notification instead.
+   */
+  attention(message: string): void {
+    if (this.view !== undefined) {
+      this.view.show(true);
+      return;
+    }
+    void vscode.window.showInformationMessage(message, 'Open Chat').then((choice) => {
+      if (choice === 'Open Chat') this.reveal();
+    });
+  }
+
   reveal(): void {
     if (this.view !== undefined) this.view.show(true);
     else void vscode.commands.executeCommand(`${ChatView.id}.focus`);
@@ -62,6 +90,7 @@ export class ChatView implements vscode.WebviewViewProvider {
     this.backlog = [];
     void this.view?.webview.postMessage(this.serverState);
     for (const event of missed) void this.view?.webview.postMessage({ type: 'event', event });
+    this.flushContexts();
   }
 }
 
@@ -69,14 +98,19 @@ function html(webview: vscode.Webview, dist: vscode.Uri, media: vscode.Uri): str
   const nonce = Array.from({ length: 32 }, () => Math.floor(Math.random() * 36).toString(36)).join('');
   const script = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js'));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'chat.css'));
-  const csp = `default-src 'none'; style-src ${webview.cspSource}; script-src 'nonce-${nonce}';`;
+  return chatPage({ cspSource: webview.cspSource, nonce, script: script.toString(), style: style.toString() });
+}
+
+/** The chat's page: its Content-Security-Policy allows only the bundled script and stylesheet. */
+export function chatPage(o: { cspSource: string; nonce: string; script: string; style: string }): string {
+  const csp = `default-src 'none'; style-src ${o.cspSource}; script-src 'nonce-${o.nonce}';`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="UTF-8">
   <meta http-equiv="Content-Security-Policy" content="${csp}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${style}">
+  <link rel="stylesheet" href="${o.style}">
   <title>Codelab Agent</title>
 </head>
 <body>
@@ -102,7 +136,7 @@ function html(webview: vscode.Webview, dist: vscode.Uri, media: vscode.Uri): str
       <button id="send" type="submit">Send</button>
     </div>
   </form>
-  <script nonce="${nonce}" src="${script}"></script>
+  <script nonce="${o.nonce}" src="${o.script}"></script>
 </body>
 </html>`;
 }

@@ -1,11 +1,12 @@
 /**
- * The chat webview: renders the transcript (streamed text, the model's thoughts folded
- * apart, tool calls, the plan with per-subtask status, results, questions) and posts the
- * user's actions to the extension.
+ * The chat webview: renders the transcript (streamed text as Markdown, the model's
+ * thoughts folded apart, tool calls with their approval questions, the plan with
+ * per-subtask status, results, questions) and posts the user's actions to the extension.
  */
 import type { ChatEvent, ToolCall } from '../core/controller';
 import type { GetSessionResult, Mode, Plan, TurnResult } from '../protocol';
-import type { FromView, ToView } from './messages';
+import { markdownRenderer } from './markdown';
+import type { Decision, FromView, ToView } from './messages';
 import { Stream, type StreamPart } from './stream';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromView): void };
@@ -35,8 +36,16 @@ const state = {
   busy: false,
   server: 'starting' as string,
 };
+const renderMarkdown = markdownRenderer(window);
+
+/** Shows Markdown in `node`, sanitised (see markdown.ts). */
+function showMarkdown(node: HTMLElement, markdown: string): void {
+  node.innerHTML = renderMarkdown(markdown);
+  node.classList.add('markdown');
+}
+
 /** The assistant's text and thoughts being streamed, while nothing else interrupts them. */
-const stream = new Stream(document, (bubble) => append(bubble));
+const stream = new Stream(document, (bubble) => append(bubble), showMarkdown);
 
 // --- rendering ---------------------------------------------------------------------
 
@@ -57,6 +66,18 @@ function append(node: HTMLElement): HTMLElement {
 function line(className: string, content: string): HTMLElement {
   stream.end();
   return append(element('div', className, content));
+}
+
+/** The turn's final text was streamed just before: showing it again would repeat it. */
+function streamedAlready(message: string): boolean {
+  return stream.streamed().trim() === message.trim();
+}
+
+function markdownLine(className: string, content: string): HTMLElement {
+  stream.end();
+  const node = append(element('div', className));
+  showMarkdown(node, content);
+  return node;
 }
 
 function button(label: string, onClick: () => void, title?: string): HTMLButtonElement {
@@ -87,8 +108,48 @@ function toolCall(call: ToolCall): void {
   append(card);
 }
 
+/** The question about a call, in its card: the user answers it there. */
+function approval(event: Extract<ChatEvent, { kind: 'approval' }>): void {
+  toolCall(event.call);
+  const card = document.getElementById(`call-${event.call.callId}`);
+  if (card === null || card.querySelector('.approval') !== null) return;
+  const box = element('div', 'approval');
+  box.append(element('div', 'ask', event.question));
+  if (event.call.reason) box.append(element('div', 'muted reason', event.call.reason));
+  const feedback = element('textarea', 'feedback') as HTMLTextAreaElement;
+  feedback.rows = 2;
+  feedback.placeholder = 'Feedback for the agent (optional, sent with Reject)';
+  const answer = (decision: Decision): void => {
+    box.querySelectorAll('button').forEach((b) => (b.disabled = true));
+    const message: FromView = { type: 'approval', callId: event.call.callId, decision };
+    const text = feedback.value.trim();
+    if (decision === 'reject' && text) message.feedback = text;
+    post(message);
+  };
+  const actions = element('div', 'actions');
+  actions.append(
+    button('Approve', () => answer('approve'), 'Run it'),
+    button('Always', () => answer('always'), event.always),
+    button('Reject', () => answer('reject'), 'Do not run it; the agent gets your feedback'),
+  );
+  if (event.diff) {
+    const diff = (): void => post({ type: 'diff', callId: event.call.callId });
+    actions.append(button('Show diff', diff, 'Open the diff editor beside the chat'));
+  }
+  box.append(actions, feedback);
+  card.append(box);
+  card.classList.add('asking');
+  card.scrollIntoView?.({ block: 'nearest' });
+}
+
+function approvalClosed(callId: string): void {
+  const card = document.getElementById(`call-${callId}`);
+  card?.querySelector('.approval')?.remove();
+  card?.classList.remove('asking');
+}
+
 function toolAnswered(callId: string, status: string, summary: string): void {
-  const outcome = document.querySelector(`#call-${CSS.escape(callId)} .outcome`);
+  const outcome = document.getElementById(`call-${callId}`)?.querySelector('.outcome') ?? null;
   if (outcome === null) return;
   const detail = status === 'rejected' ? summary.replace(/^rejected:?\s*/, '') : summary;
   outcome.textContent = ` — ${status}${detail ? `: ${detail}` : ''}`;
@@ -113,7 +174,11 @@ function plan(p: Plan): void {
     const deps = s.dependencies?.length ? ` after ${s.dependencies.join(', ')}` : '';
     item.append(element('span', 'mark', MARK[s.status] ?? '?'), element('span', 'title', ` ${s.id} ${s.title}`));
     item.append(element('span', 'muted', ` (${s.agent}${deps})`));
-    if (s.result) item.append(element('div', 'subtask-result', s.result));
+    if (s.result) {
+      const result = element('div', 'subtask-result');
+      showMarkdown(result, s.result);
+      item.append(result);
+    }
     if (p.status === 'failed' && s.status === 'failed') {
       const actions = element('div', 'actions');
       actions.append(
@@ -139,7 +204,7 @@ function plan(p: Plan): void {
 function turn(result: TurnResult): void {
   switch (result.status) {
     case 'completed':
-      if (result.message) line('result', result.message);
+      if (result.message && !streamedAlready(result.message)) markdownLine('result', result.message);
       break;
     case 'failed':
       line('error', `Failed: ${result.error?.message ?? result.message ?? 'unknown error'}`);
@@ -148,7 +213,7 @@ function turn(result: TurnResult): void {
       line('muted', 'Cancelled.');
       break;
     case 'awaiting_user_input':
-      line('question', result.message ?? 'The agent asks a question.');
+      markdownLine('question', result.message ?? 'The agent asks a question.');
       break;
     case 'awaiting_plan_approval':
       line('muted', 'The plan awaits your decision.');
@@ -169,7 +234,9 @@ function history(s: GetSessionResult): void {
     if (m.role === 'user' && (m.kind === 'task' || m.kind === 'answer')) line('message user', m.content);
     else if (m.role === 'assistant' && m.content.trim()) {
       const bubble = line('message assistant', '');
-      bubble.append(element('div', 'who', m.agent ?? 'assistant'), element('div', 'body', m.content));
+      const body = element('div', 'body');
+      showMarkdown(body, m.content);
+      bubble.append(element('div', 'who', m.agent ?? 'assistant'), body);
     } else if (m.role === 'tool') line('muted tool-result', `↳ ${m.content.split('\n', 1)[0] ?? ''}`);
   }
   if (s.plan) plan(s.plan);
@@ -217,6 +284,12 @@ function render(event: ChatEvent): void {
     case 'toolAnswered':
       toolAnswered(event.callId, event.status, event.summary);
       break;
+    case 'approval':
+      approval(event);
+      break;
+    case 'approvalClosed':
+      approvalClosed(event.callId);
+      break;
     case 'turn':
       turn(event.result);
       break;
@@ -245,9 +318,18 @@ function refresh(): void {
 
 // --- wiring ------------------------------------------------------------------------
 
+/** Adds the selection or file sent as context to the composer, for the user to finish. */
+function addContext(quote: string): void {
+  const before = text.value.trimEnd();
+  text.value = before ? `${before}\n\n${quote}` : quote;
+  text.focus();
+  text.setSelectionRange(text.value.length, text.value.length);
+}
+
 window.addEventListener('message', (e: MessageEvent<ToView>) => {
   const message = e.data;
   if (message.type === 'event') render(message.event);
+  else if (message.type === 'context') addContext(message.text);
   else {
     state.server = message.state;
     if (message.message) line(message.state === 'stopped' ? 'error' : 'muted', message.message);

@@ -2,6 +2,9 @@
 import type { ChatEvent } from '../core/controller';
 import type { Mode, PlanDecision } from '../protocol';
 
+/** The user's answer to a tool call asked in the chat. */
+export type Decision = 'approve' | 'always' | 'reject';
+
 export type FromView =
   | { type: 'ready' }
   | { type: 'send'; text: string; mode: Mode }
@@ -11,8 +14,14 @@ export type FromView =
   | { type: 'resume' }
   | { type: 'cancel' }
   | { type: 'new' }
-  | { type: 'sessions' };
+  | { type: 'sessions' }
+  | { type: 'approval'; callId: string; decision: Decision; feedback?: string }
+  | { type: 'diff'; callId: string };
 
 export type ServerState = 'starting' | 'running' | 'stopped';
 
-export type ToView = { type: 'event'; event: ChatEvent } | { type: 'server'; state: ServerState; message?: string };
+export type ToView =
+  | { type: 'event'; event: ChatEvent }
+  | { type: 'server'; state: ServerState; message?: string }
+  /** Text for the composer: the selection or the file the user sends as context. */
+  | { type: 'context'; text: string };

@@ -166,6 +166,8 @@ export const state = {
   answers: [] as Array<string | undefined>,
   dialogs: [] as Array<{ kind: 'pick' | 'input'; message: string; items: string[] }>,
   tabs: [] as Array<{ input: unknown }>,
+  /** The workspace folder, for asRelativePath. */
+  root: '/',
 };
 
 export function reset(): void {
@@ -175,6 +177,7 @@ export function reset(): void {
   state.answers.length = 0;
   state.dialogs.length = 0;
   state.tabs.length = 0;
+  state.root = '/';
 }
 
 /** An open editor whose text differs from the file on disk. */
@@ -199,6 +202,11 @@ async function notFound<T>(uri: Uri, work: () => Promise<T>): Promise<T> {
 export const workspace = {
   get textDocuments(): readonly TextDocument[] {
     return state.documents;
+  },
+
+  asRelativePath(uri: Uri): string {
+    const relative = nodePath.relative(state.root, uri.fsPath);
+    return relative.startsWith('..') ? uri.fsPath : relative;
   },
 
   fs: {

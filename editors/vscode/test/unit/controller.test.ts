@@ -80,6 +80,33 @@ describe('a turn with tool calls', () => {
     sidecar.done();
   });
 
+  it('only asks about a call the sidecar runs (an MCP tool), and never executes it', async () => {
+    sidecar
+      .expect('agent/sendMessage', () => {
+        sidecar.call({
+          callId: 'm1',
+          name: 'mcp__fs__write_file',
+          arguments: { path: '/tmp/x', content: 'x' },
+          requiresApproval: true,
+          executedBy: 'server',
+          server: 'fs',
+        });
+        return turn({ status: 'awaiting_tool_results', pendingToolCalls: ['m1'] });
+      })
+      .expect('agent/toolResult', () => turn({ status: 'completed', message: 'Written.' }));
+    user.decisions.push({ approve: true, remember: true });
+
+    const result = await controller.send('write it', 'code');
+
+    assert.equal(result?.status, 'completed');
+    assert.deepEqual(sidecar.of('agent/toolResult'), [
+      { sessionId: 's1', callId: 'm1', status: 'success', remember: true },
+    ]);
+    assert.equal(user.asked.length, 1);
+    assert.deepEqual(tools.executed, []);
+    sidecar.done();
+  });
+
   it('runs calls that need no approval without asking', async () => {
     sidecar
       .expect('agent/sendMessage', () => {
