@@ -1,4 +1,5 @@
-"""`codelab-agent`: the sidecar (default), `schema`, and `chat` (the terminal client)."""
+"""`codelab-agent`: the sidecar (default), `acp` (the ACP face), `schema`, `chat` and `sessions`
+(the terminal client), and `mcp` (the MCP servers)."""
 
 from __future__ import annotations
 
