@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from protocol.capabilities import ToolInfo
 from protocol.enums import ExecutedBy, ToolCategory
-from server.agents.tools import ToolArgumentsError, ToolSpec
+from server.agents.tools import ToolArgumentsError, ToolSpec, function_schema
 from server.mcp import McpConfig, McpOptions, McpResult, McpTool, McpToolNotFound
 
 if TYPE_CHECKING:
@@ -75,10 +75,7 @@ class McpSpec:
         return schema
 
     def openai_schema(self) -> dict[str, Any]:
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
-        }
+        return function_schema(self.name, self.description, self.parameters)
 
     def info(self) -> ToolInfo:
         return ToolInfo(

@@ -41,10 +41,7 @@ class ToolSpec:
         return cast(dict[str, Any], inlined)
 
     def openai_schema(self) -> dict[str, Any]:
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
-        }
+        return function_schema(self.name, self.description, self.parameters)
 
     def info(self) -> ToolInfo:
         return ToolInfo(
@@ -54,6 +51,11 @@ class ToolSpec:
             description=self.description,
             parameters=self.parameters,
         )
+
+
+def function_schema(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A tool as the model is offered it (the OpenAI function format litellm translates)."""
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}
 
 
 def _inline(node: Any, defs: dict[str, Any], *, names: bool = False) -> Any:

@@ -291,12 +291,52 @@ class _Step:
     async def _client_tool(
         self, seq: int, call_id: str, call: ReplyToolCall, args: ToolArgs
     ) -> ToolCallNotification | None:
-        s = self.unit.session
-        spec = BY_NAME[call.name]
         settings = self.kit.settings()
         verdict = self._guarded(
-            call, approval.decide(spec, args, settings.approval, settings.workspace_root, self.rules)
+            call, approval.decide(BY_NAME[call.name], args, settings.approval, settings.workspace_root, self.rules)
         )
+        row = await self._record(seq, call_id, call, verdict, args.model_dump(mode="json", exclude_none=True))
+        if verdict.refused:
+            await self._result(
+                call_id,
+                f"{texts.REFUSED}, without asking the user ({verdict.reason}). Do not retry it; find another way or explain.",
+                kind=MessageKind.REFUSED,
+            )
+            return None
+        return tool_call_notification(row)
+
+    async def _mcp_tool(
+        self, seq: int, call_id: str, call: ReplyToolCall, spec: McpSpec, args: dict[str, Any]
+    ) -> ToolCallNotification | None:
+        """An MCP call, committed with this step: cleared to run (the next step runs it
+        first), or sent to the editor to ask the user (returned)."""
+        verdict = self._guarded(call, approval.decide_mcp(spec, self.kit.settings().approval, self.rules))
+        cleared = None if verdict.requires_approval else now()
+        row = await self._record(
+            seq,
+            call_id,
+            call,
+            verdict,
+            args,
+            executed_by=ExecutedBy.SERVER,
+            server=spec.server,
+            read_only=spec.read_only,
+            approved_at=cleared,
+        )
+        return tool_call_notification(row) if verdict.requires_approval else None
+
+    async def _record(
+        self,
+        seq: int,
+        call_id: str,
+        call: ReplyToolCall,
+        verdict: approval.Verdict,
+        arguments: dict[str, Any],
+        **server_call: Any,
+    ) -> ToolCallRow:
+        """The decision on a call and the call itself, committed with this step (a
+        refused call is answered at once)."""
+        s = self.unit.session
         await self.unit.tx.approvals.add(
             ApprovalRow(s.id, call_id, call.name, verdict.decided_by, verdict.decision, verdict.reason, now())
         )
@@ -308,7 +348,7 @@ class _Step:
             turn_id=s.turn_id or "",
             message_seq=seq,
             name=call.name,
-            arguments=args.model_dump(mode="json", exclude_none=True),
+            arguments=arguments,
             status=ToolCallStatus.ANSWERED if refused else ToolCallStatus.PENDING,
             requires_approval=verdict.requires_approval,
             reason=verdict.reason,
@@ -317,16 +357,10 @@ class _Step:
             subtask_id=self.scope.subtask_id if self.scope else None,
             created_at=stamp,
             answered_at=stamp if refused else None,
+            **server_call,
         )
         await self.unit.tx.tool_calls.add(row)
-        if refused:
-            await self._result(
-                call_id,
-                f"{texts.REFUSED}, without asking the user ({verdict.reason}). Do not retry it; find another way or explain.",
-                kind=MessageKind.REFUSED,
-            )
-            return None
-        return tool_call_notification(row)
+        return row
 
     def _guarded(self, call: ReplyToolCall, verdict: approval.Verdict) -> approval.Verdict:
         """The loop guard: the same call made again and again asks, whatever the policy."""
@@ -340,40 +374,6 @@ class _Step:
                 f"repeated {times} times: the same {call.name} call with the same arguments, {times} times in a row",
             )
         return verdict
-
-    async def _mcp_tool(
-        self, seq: int, call_id: str, call: ReplyToolCall, spec: McpSpec, args: dict[str, Any]
-    ) -> ToolCallNotification | None:
-        """An MCP call, committed with this step: cleared to run (the next step runs it
-        first), or sent to the editor to ask the user (returned)."""
-        s = self.unit.session
-        verdict = self._guarded(call, approval.decide_mcp(spec, self.kit.settings().approval, self.rules))
-        await self.unit.tx.approvals.add(
-            ApprovalRow(s.id, call_id, call.name, verdict.decided_by, verdict.decision, verdict.reason, now())
-        )
-        stamp = now()
-        row = ToolCallRow(
-            call_id=call_id,
-            session_id=s.id,
-            turn_id=s.turn_id or "",
-            message_seq=seq,
-            name=call.name,
-            arguments=args,
-            status=ToolCallStatus.PENDING,
-            requires_approval=verdict.requires_approval,
-            reason=verdict.reason,
-            result_status=None,
-            plan_id=self.plan_id,
-            subtask_id=self.scope.subtask_id if self.scope else None,
-            created_at=stamp,
-            answered_at=None,
-            executed_by=ExecutedBy.SERVER,
-            server=spec.server,
-            read_only=spec.read_only,
-            approved_at=None if verdict.requires_approval else stamp,
-        )
-        await self.unit.tx.tool_calls.add(row)
-        return tool_call_notification(row) if verdict.requires_approval else None
 
     # --- server tools -----------------------------------------------------------
 
