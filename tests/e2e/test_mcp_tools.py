@@ -199,7 +199,7 @@ async def test_a_call_cut_off_by_a_crash_asks_before_it_runs_again(
     """kill -9 while a non-read-only MCP call runs: after a restart, `agent/resume` asks
     the user (run again / skip) with the same callId instead of running it again."""
     log = tmp_path / "appended.log"
-    llm.script = Scripted(code=[Reply(calls=[call("mcp__env__append", path=str(log), line="ran", seconds=4)]), DONE])
+    llm.script = Scripted(code=[Reply(calls=[call("mcp__env__append", path=str(log), line="ran", seconds=2)]), DONE])
     options = {"approval": {"allowedMcpTools": ["env__append"]}}
     first = await editor(workspace, db_path, llm, {"env": ENV}, **options).start()
     turn = asyncio.ensure_future(first.send("append a line", mode="code"))
