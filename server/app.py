@@ -104,14 +104,17 @@ def mcp_servers(settings: Settings, options: InitializationOptions, toolbox: Too
     return McpConfig().merged(*sources, workspace, editor)
 
 
-def mcp_toolbox(settings: Settings, config: McpConfig) -> Toolbox:
-    options = McpOptions(
-        max_result_bytes=settings.limits.max_tool_result_bytes,
-        protected_env=(settings.llm.api_key_env,) if settings.llm.api_key_env else (),
-        cwd=settings.workspace_root,
+def mcp_toolbox(settings: Settings, options: InitializationOptions) -> Toolbox:
+    """The MCP tools of every source (`mcp_servers`); what is wrong with a file is
+    reported at the first step."""
+    toolbox = Toolbox(
+        options=McpOptions(
+            max_result_bytes=settings.limits.max_tool_result_bytes,
+            protected_env=(settings.llm.api_key_env,) if settings.llm.api_key_env else (),
+            cwd=settings.workspace_root,
+        )
     )
-    toolbox = Toolbox(options=options)
-    toolbox.add(config)
+    toolbox.add(mcp_servers(settings, options, toolbox))
     return toolbox
 
 
@@ -139,10 +142,7 @@ class App:
         cls, base: Settings, options: InitializationOptions, client_root: str | None, notifier: Notifier
     ) -> App:
         settings = resolve(base, options, client_root)
-        pending = Toolbox()  # collects what is wrong with the files until the real one exists
-        toolbox = mcp_toolbox(settings, mcp_servers(settings, options, pending))
-        for source, reason in pending.take_failures():
-            toolbox.failed(source, reason)
+        toolbox = mcp_toolbox(settings, options)
         try:
             db = await Database.open(settings.database)
         except (SchemaTooNew, ForeignDatabase) as exc:

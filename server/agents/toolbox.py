@@ -8,16 +8,15 @@ when the server annotates it `readOnlyHint`, else `write` (it may change somethi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from protocol.capabilities import ToolInfo
 from protocol.enums import ExecutedBy, ToolCategory
-from server.agents.tools import ToolArgumentsError, ToolSpec, function_schema
+from server.agents.tools import ToolArgumentsError, ToolSpec, function_schema, json_arguments
 from server.mcp import McpConfig, McpOptions, McpResult, McpTool, McpToolNotFound
 
 if TYPE_CHECKING:
@@ -90,15 +89,7 @@ class McpSpec:
     def parse_arguments(self, raw: str) -> dict[str, Any]:
         """The model's JSON arguments, checked against the tool's schema, or
         `ToolArgumentsError` with what is wrong."""
-        try:
-            data: Any = json.loads(raw) if raw.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise ToolArgumentsError(
-                f"the arguments of {self.name} are not valid JSON ({exc.msg} at position {exc.pos})"
-            ) from exc
-        if not isinstance(data, dict):
-            raise ToolArgumentsError(f"the arguments of {self.name} must be a JSON object")
-        arguments = cast(dict[str, Any], data)
+        arguments = json_arguments(self.name, raw)
         from jsonschema import SchemaError, ValidationError, validators  # noqa: PLC0415 (only once MCP tools are called)
 
         try:

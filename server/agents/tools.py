@@ -168,16 +168,23 @@ def tools_in(groups: Iterable[ToolCategory], without: Iterable[str] = ()) -> tup
     return tuple(s for s in REGISTRY if s.category in wanted and s.name not in excluded)
 
 
-def parse_arguments(spec: ToolSpec, raw: str) -> ToolArgs:
-    """Validate the model's JSON arguments for `spec`, or raise `ToolArgumentsError`."""
+def json_arguments(name: str, raw: str) -> dict[str, Any]:
+    """The model's arguments for the tool `name` as a JSON object (empty text: none), or
+    `ToolArgumentsError` saying what is wrong."""
     try:
         data: Any = json.loads(raw) if raw.strip() else {}
     except json.JSONDecodeError as exc:
         raise ToolArgumentsError(
-            f"the arguments of {spec.name} are not valid JSON ({exc.msg} at position {exc.pos})"
+            f"the arguments of {name} are not valid JSON ({exc.msg} at position {exc.pos})"
         ) from exc
     if not isinstance(data, dict):
-        raise ToolArgumentsError(f"the arguments of {spec.name} must be a JSON object")
+        raise ToolArgumentsError(f"the arguments of {name} must be a JSON object")
+    return cast(dict[str, Any], data)
+
+
+def parse_arguments(spec: ToolSpec, raw: str) -> ToolArgs:
+    """Validate the model's JSON arguments for `spec`, or raise `ToolArgumentsError`."""
+    data = json_arguments(spec.name, raw)
     try:
         return spec.args_model.model_validate(data)
     except ValidationError as exc:

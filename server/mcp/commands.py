@@ -13,6 +13,7 @@ from server.mcp.config import (
     McpConfig,
     McpConfigError,
     WorkspaceApproval,
+    read_config,
     user_config_dir,
 )
 
@@ -26,31 +27,37 @@ def run_mcp(action: str, workspace: Path, approval: WorkspaceApproval | None = N
 
 
 def _approve(path: Path, approvals: WorkspaceApproval) -> int:
-    if not path.is_file():
-        sys.stderr.write(f"codelab-agent: {path} does not exist: there is nothing to approve\n")
-        return 1
     try:
-        config = McpConfig.load(path)
+        content = read_config(path, own_file=False)
+        if content is None:
+            sys.stderr.write(f"codelab-agent: {path} does not exist: there is nothing to approve\n")
+            return 1
+        config = McpConfig.from_bytes(content, str(path))
     except McpConfigError as exc:
         sys.stderr.write(f"codelab-agent: not approved: {exc.message}\n")
         return 1
     sys.stdout.write(f"{path} starts these servers:\n{_describe(config)}")
-    approvals.approve(path)
+    approvals.approve(path, content)  # exactly what was shown
     sys.stdout.write("approved (editing the file withdraws the approval)\n")
     return 0
 
 
 def _list(path: Path, approvals: WorkspaceApproval) -> int:
-    user = user_config_dir() / USER_FILE
-    for label, source in (("your file", user), ("the workspace's file", path)):
-        if not source.is_file():
-            sys.stdout.write(f"{label} {source}: none\n")
-            continue
-        state = "" if source == user else (" (approved)" if approvals.is_approved(path) else " (NOT approved: unused)")
+    for label, source, own in (
+        ("your file", user_config_dir() / USER_FILE, True),
+        ("the workspace's file", path, False),
+    ):
         try:
-            sys.stdout.write(f"{label} {source}{state}:\n{_describe(McpConfig.load(source))}")
+            content = read_config(source, own_file=own)
+            if content is None:
+                sys.stdout.write(f"{label} {source}: none\n")
+                continue
+            config = McpConfig.from_bytes(content, str(source))
         except McpConfigError as exc:
             sys.stdout.write(f"{label} {source}: invalid, unused: {exc.message}\n")
+            continue
+        state = "" if own else (" (approved)" if approvals.is_approved(source, content) else " (NOT approved: unused)")
+        sys.stdout.write(f"{label} {source}{state}:\n{_describe(config)}")
     return 0
 
 

@@ -148,15 +148,16 @@ class McpConfig(_Model):
     @classmethod
     def load(cls, path: Path) -> McpConfig:
         """The servers in a JSON file; an absent file holds none."""
+        content = read_config(path)
+        return cls() if content is None else cls.from_bytes(content, str(path))
+
+    @classmethod
+    def from_bytes(cls, content: bytes, source: str) -> McpConfig:
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return cls()
-        try:
-            data: object = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise McpConfigError(str(path), [f"not JSON: {error}"]) from None
-        return cls.parse(data, str(path))
+            data: object = json.loads(content.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise McpConfigError(source, [f"not JSON in UTF-8: {error}"]) from None
+        return cls.parse(data, source)
 
     def merged(self, *others: McpConfig) -> McpConfig:
         """These servers with `others`' added; a later one replaces an earlier one of the same name."""
@@ -192,15 +193,38 @@ def load_user_config(env: Mapping[str, str] = os.environ) -> McpConfig:
     return McpConfig.load(user_config_dir(env) / USER_FILE)
 
 
+MAX_FILE_BYTES = 1024 * 1024
+"""A configuration file larger than this is refused, not read."""
+
+
+def read_config(path: Path, *, own_file: bool = True) -> bytes | None:
+    """A configuration file's bytes, read once (None when there is none). `own_file`
+    false (a workspace's file) refuses a symbolic link: the approval is of that file."""
+    try:
+        if not own_file and path.is_symlink():
+            raise McpConfigError(str(path), ["a symbolic link is not used: make it a plain file"])
+        with path.open("rb") as file:
+            content = file.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except (IsADirectoryError, PermissionError, OSError) as error:
+        raise McpConfigError(str(path), [f"cannot be read: {error.strerror or error}"]) from None
+    if len(content) > MAX_FILE_BYTES:
+        raise McpConfigError(str(path), [f"larger than {MAX_FILE_BYTES:,} bytes"])
+    return content
+
+
 def load_workspace_config(root: Path, approval: WorkspaceApproval) -> McpConfig | None:
     """The workspace's servers if its file exists and the user approved this exact content;
-    None when there is a file the user has not approved (ask, then `approval.approve(path)`)."""
+    None when there is a file the user has not approved (ask, then `approval.approve(path)`).
+    The bytes checked are the bytes used: the file is read once."""
     path = root / WORKSPACE_FILE
-    if not path.is_file():
+    content = read_config(path, own_file=False)
+    if content is None:
         return McpConfig()
-    if not approval.is_approved(path):
+    if not approval.is_approved(path, content):
         return None
-    return McpConfig.load(path)
+    return McpConfig.from_bytes(content, str(path))
 
 
 class WorkspaceApproval:
@@ -213,13 +237,16 @@ class WorkspaceApproval:
     def __init__(self, store: Path | None = None) -> None:
         self.store = store or user_config_dir() / "approved-mcp-files.json"
 
-    def is_approved(self, path: Path) -> bool:
-        digest = _digest(path)
+    def is_approved(self, path: Path, content: bytes | None = None) -> bool:
+        """Whether `content` (default: the file as it is now) is what the user approved
+        for `path`."""
+        digest = _digest(path) if content is None else hashlib.sha256(content).hexdigest()
         return digest is not None and self._read().get(_key(path)) == digest
 
-    def approve(self, path: Path) -> None:
-        """Approve `path` as it is now (a file that cannot be read is refused)."""
-        digest = _digest(path)
+    def approve(self, path: Path, content: bytes | None = None) -> None:
+        """Approve `content` for `path` (default: the file as it is now; a file that
+        cannot be read is refused). Give the bytes the user was shown."""
+        digest = _digest(path) if content is None else hashlib.sha256(content).hexdigest()
         if digest is None:
             raise FileNotFoundError(path)
         approved = self._read()
@@ -251,7 +278,8 @@ class WorkspaceApproval:
 
 
 def _key(path: Path) -> str:
-    return str(path.resolve())
+    """The file's own absolute path: its folder resolved, the file itself not followed."""
+    return str(path.absolute().parent.resolve() / path.name)
 
 
 def _digest(path: Path) -> str | None:

@@ -31,11 +31,11 @@ from protocol.methods import TurnResult
 from protocol.notifications import TOOL_CALL
 from server.faults import FAULTS
 from server.mcp import McpCallError
-from server.models.caller import TurnCancelled
+from server.models.caller import race
 from server.turn.deps import Kit
 from server.turn.endings import turn_result
 from server.turn.fsm import Event
-from server.turn.tool_results import call_scope
+from server.turn.tool_results import awaiting_editor, call_scope
 from server.turn.unit import Unit, fire
 from server.views import tool_call_notification
 from storage.records import ApprovalRow, SessionRow, ToolCallRow, now
@@ -73,17 +73,8 @@ async def _run(kit: Kit, s: SessionRow, call: ToolCallRow, cancel: asyncio.Event
         await unit.tx.tool_calls.start(call.call_id)
         _announce(unit, call, "in_progress")
     FAULTS.reached("server_call_started")
-    running = asyncio.ensure_future(kit.toolbox.call(call.name, call.arguments))
-    cancelled = asyncio.ensure_future(cancel.wait())
     try:
-        await asyncio.wait({running, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        cancelled.cancel()
-    if not running.done():
-        running.cancel()
-        raise TurnCancelled
-    try:
-        result = running.result()
+        result = await race(kit.toolbox.call(call.name, call.arguments), cancel)
         status = ToolResultStatus.ERROR if result.is_error else ToolResultStatus.SUCCESS
         content = f"Error: {result.text}" if result.is_error else (result.text or "(no output)")
     except McpCallError as exc:
@@ -119,7 +110,7 @@ async def _ask_again(kit: Kit, s: SessionRow, calls: list[ToolCallRow]) -> TurnR
             await unit.tx.approvals.add(
                 ApprovalRow(s.id, call.call_id, call.name, DecidedBy.POLICY, Decision.ASK, INTERRUPTED, now())
             )
-        waiting = [c.call_id for c in await unit.tx.tool_calls.pending(s.id) if c.awaits_editor]
+        waiting = await awaiting_editor(unit)
         result = turn_result(
             unit, TurnStatus.AWAITING_TOOL_RESULTS, None, pending_tool_calls=waiting, plan_id=calls[0].plan_id
         )

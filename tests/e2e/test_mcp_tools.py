@@ -273,3 +273,37 @@ async def test_a_workspace_file_starts_nothing_until_approved_and_the_user_file_
     proposed.write_text(json.dumps({"mcpServers": {"env": {**ENV, "args": [str(ENV_SERVER), "changed"]}}}))
     names, failed = await tools_offered()
     assert not any(n.startswith("mcp__env__") for n in names)  # an edited file needs approving again
+
+
+async def test_a_cancel_during_an_mcp_call_ends_the_turn_and_the_session_goes_on(
+    workspace, db_path, llm: FakeLLM
+) -> None:
+    llm.script = Scripted(code=[Reply(calls=[call("mcp__env__sleep", seconds=30)]), Reply("fresh")])
+    e = await editor(workspace, db_path, llm, {"env": ENV}, approval={"allowedMcpTools": ["env__sleep"]}).start()
+    try:
+        turn = asyncio.ensure_future(e.send("sleep", mode="code"))
+        await e.wait_for(lambda: bool(e.statuses("server_tool_call")))
+        sid = e.statuses("server_tool_call")[0]["sessionId"]
+        assert await e.request("agent/cancel", {"sessionId": sid}) == {"cancelled": True}
+        assert (await asyncio.wait_for(turn, 10))["status"] == "cancelled"  # not 30 s later
+        state = await e.request("agent/getSession", {"sessionId": sid})
+        assert state["session"]["state"] == "idle" and state["pendingToolCalls"] == []
+        assert (await e.send("again", session_id=sid, mode="code"))["message"] == "fresh"
+        assert "Cancelled by the user" in last_result(llm)  # the model is told the call was cut off
+    finally:
+        await e.stop()
+
+
+async def test_a_big_or_binary_result_reaches_the_model_cut_and_described(workspace, db_path, llm: FakeLLM) -> None:
+    llm.script = Scripted(
+        code=[Reply(calls=[call("mcp__env__big", size=3_000_000)]), Reply(calls=[call("mcp__env__media")]), DONE]
+    )
+    options = {"approval": {"allowedMcpTools": ["env__*"]}, "limits": {"maxToolResultBytes": 100_000}}
+    e = await editor(workspace, db_path, llm, {"env": ENV}, **options).start()
+    try:
+        assert (await e.send("big and media", mode="code"))["status"] == "completed"
+        big, media = list(tool_results(llm).values())
+        assert len(big.encode()) < 110_000 and "MCP result cut" in big
+        assert "image/png" in media and "not shown" in media and "iVBORw0KGgo" not in media  # no binary in the prompt
+    finally:
+        await e.stop()
