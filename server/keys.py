@@ -23,7 +23,7 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -46,6 +46,7 @@ _SHAPES = re.compile(
     r"|(?i:(?<=x-api-key: )|(?<=api[_-]key['\"]: ['\"])|(?<=api[_-]key=))[A-Za-z0-9._\-]{6,})"
 )
 _MIN_SECRET = 6
+_PROVIDER_KEY = re.compile(r"_API_KEY$", re.IGNORECASE)
 REDACTED = "[redacted]"
 
 
@@ -135,3 +136,21 @@ def _bound_key(variable: str, env: Mapping[str, str]) -> str:
     if not value:
         raise KeyRefused(f"the variable {variable} named by --api-key-env (CODELAB_AGENT_API_KEY_ENV) is not set")
     return value
+
+
+def protected_variables(parent: Mapping[str, str], also: Iterable[str] = ()) -> set[str]:
+    """Names of the parent's variables no child process may be handed: provider keys
+    (`*_API_KEY`) and the variable bound to the API base (`--api-key-env`). MCP servers
+    and the commands a client runs for the model get an environment without them."""
+    names = {name for name in parent if _PROVIDER_KEY.search(name)}
+    names.update(name for name in also if name)
+    bound = parent.get("CODELAB_AGENT_API_KEY_ENV")
+    if bound:
+        names.add(bound)
+    return names
+
+
+def without_keys(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without the variables `protected_variables` names."""
+    protected = protected_variables(env)
+    return {name: value for name, value in env.items() if name not in protected}

@@ -197,10 +197,12 @@ class Database:
         try:
             await asyncio.shield(waiting)
         except asyncio.CancelledError:
-            # the BEGIN goes on in the thread: undo it before the lock is given up
-            with contextlib.suppress(Exception):
-                await waiting
-            if conn.in_transaction:
+            # the BEGIN goes on in the thread: undo it before the lock is given up, even
+            # if this task is cancelled again meanwhile (else the writer stays in it)
+            while not waiting.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(waiting)
+            if not waiting.cancelled() and waiting.exception() is None and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
 
@@ -211,29 +213,36 @@ class Database:
         self._checkpoint = asyncio.get_running_loop().create_task(
             self._read_thread.run(lambda: _checkpoint(conn)), name="db-checkpoint"
         )
+        self._checkpoint.add_done_callback(_log_failure)
 
     async def close(self) -> None:
         """Wait for a checkpoint under way, then close every connection (the last close
         writes the WAL back into the database file)."""
-        if self._checkpoint is not None:
-            try:
-                await self._checkpoint
-            except Exception:
-                log.exception("checkpoint failed")
-        readers, writer = self._readers, self._writer
-        await self._read_thread.run(lambda: [r.close() for r in readers])
-        await self._write_thread.run(writer.close)
+        async with self._write_lock:  # no transaction is cut off by the close
+            if self._checkpoint is not None:
+                with contextlib.suppress(Exception):  # logged by `_log_failure`
+                    await self._checkpoint
+            readers, writer = self._readers, self._writer
+            await self._read_thread.run(lambda: [r.close() for r in readers])
+            await self._write_thread.run(writer.close)
         self._read_thread.stop()
         self._write_thread.stop()
 
 
 def _begin_waiting(conn: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, waiting up to the busy timeout for another process's write."""
+    """BEGIN IMMEDIATE, waiting up to the busy timeout for another process's write (the
+    writer's own timeout is put back after)."""
+    own = _pragma(conn, "busy_timeout")
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     try:
         conn.execute("BEGIN IMMEDIATE")
     finally:
-        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute(f"PRAGMA busy_timeout = {own}")
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("WAL checkpoint failed", exc_info=task.exception())
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:

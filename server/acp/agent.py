@@ -293,8 +293,11 @@ class Face:
         if added:
             log.info("MCP servers from the client: %s", ", ".join(added))
 
-    async def _open(self, cwd: str, session_id: str) -> tuple[Live, GetSessionResult]:
+    async def _open(self, cwd: str, session_id: str, mcp_servers: list[Any] | None) -> tuple[Live, GetSessionResult]:
+        """A stored session opened again, with the client's MCP servers offered first: a
+        call cleared before a crash runs on them when the turn goes on."""
         root, app = await self._app(cwd)
+        self._offer_servers(app, mcp_servers)
         try:
             state = await app.runtime.get_session(GetSessionParams(session_id=session_id))
         except JsonRpcException as exc:
@@ -302,7 +305,7 @@ class Face:
         stored = state.session.workspace_root
         if stored and Path(stored) != root:
             raise _invalid("cwd", f"session {session_id} works in {stored}, not in {root}")
-        live = self._live.get(session_id) or Live(session_id, root, app)
+        live = self._live.get(session_id) or Live(session_id, root, app, mcp_servers=list(mcp_servers or []))
         self._live[session_id] = live
         return live, state
 
@@ -314,7 +317,7 @@ class Face:
         additional_directories: list[str] | None = None,
         **_: Any,
     ) -> LoadSessionResponse:
-        live, state = await self._open(cwd, session_id)
+        live, state = await self._open(cwd, session_id, mcp_servers)
         for update in replay.updates(state, live.root):
             self.updates.put(session_id, update)
         await self.updates.flush()
@@ -329,7 +332,7 @@ class Face:
         mcp_servers: list[Any] | None = None,
         **_: Any,
     ) -> ResumeSessionResponse:
-        live, state = await self._open(cwd, session_id)
+        live, state = await self._open(cwd, session_id, mcp_servers)
         self._continue(live, state)
         return ResumeSessionResponse(modes=_modes(live.mode))
 

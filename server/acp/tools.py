@@ -110,12 +110,16 @@ def title(call: ToolCallNotification) -> str:
 
 def mcp_config(servers: Sequence[Any]) -> McpConfig:
     """`session/new`'s `mcpServers` as the sidecar's configuration: stdio servers and HTTP
-    ones (SSE is not supported). A name outside `[A-Za-z0-9_-]` is made to fit."""
+    ones (SSE is not supported). A character outside `[A-Za-z0-9_-]` in a name becomes
+    `-`; two servers that end up with one name are refused."""
     configured: dict[str, Any] = {}
     problems: list[str] = []
     for index, server in enumerate(servers):
         data: dict[str, Any] = server.model_dump() if hasattr(server, "model_dump") else dict(server)
-        name = re.sub(r"[^A-Za-z0-9_-]", "_", str(data.get("name") or f"server{index}"))[:32]
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", str(data.get("name") or f"server{index}"))[:32]
+        if name in configured:
+            problems.append(f"{index}: {name}: a second server of that name")
+            continue
         listed: list[dict[str, Any]] = data.get("env") or data.get("headers") or []
         pairs = {str(pair["name"]): str(pair["value"]) for pair in listed}
         if "command" in data:

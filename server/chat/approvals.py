@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from protocol.enums import PlanDecision
+
 CHOICES = "[y]es / [a]lways / [n]o + feedback"
 PLAN_CHOICES = "[y]es / [n]o / re[v]ise + feedback"
 DEFAULT = "(Enter: yes)"
@@ -53,10 +55,6 @@ def action(name: str, arguments: dict[str, Any], *, exists: bool = False) -> str
     return f"Use {name}"
 
 
-def question(name: str, arguments: dict[str, Any], *, exists: bool = False) -> str:
-    return f"{action(name, arguments, exists=exists)}? {CHOICES} {DEFAULT} "
-
-
 def parse(text: str) -> Answer | None:
     """`y`, `a`, `n`, `n <feedback>` (or the words); Enter is yes. None: not an answer."""
     words = text.strip()
@@ -73,23 +71,17 @@ def parse(text: str) -> Answer | None:
     return None
 
 
-class PlanVerdict(Enum):
-    APPROVE = "approve"
-    REJECT = "reject"
-    REVISE = "revise"
-
-
-def parse_plan(text: str) -> tuple[PlanVerdict, str] | None:
+def parse_plan(text: str) -> tuple[PlanDecision, str] | None:
     """`y` (or `a`pprove), `n` (or `r`eject), `v <feedback>` (revise); Enter is yes."""
     words = text.strip()
     if not words:
-        return PlanVerdict.APPROVE, ""
+        return PlanDecision.APPROVE, ""
     head, _, rest = words.partition(" ")
     head = head.lower().rstrip(",:;.")
     if head in ("y", "yes", "a", "approve"):
-        return PlanVerdict.APPROVE, ""
+        return PlanDecision.APPROVE, ""
     if head in ("n", "no", "r", "reject"):
-        return PlanVerdict.REJECT, rest.strip()
+        return PlanDecision.REJECT, rest.strip()
     if head in ("v", "revise"):
-        return PlanVerdict.REVISE, rest.strip()
+        return PlanDecision.REVISE, rest.strip()
     return None

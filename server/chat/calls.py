@@ -13,7 +13,7 @@ from protocol.enums import ExecutedBy, PlanDecision, ToolResultStatus
 from protocol.methods import ApprovePlanParams, ToolResultParams, TurnResult
 from protocol.notifications import ToolCallNotification
 from server.chat import approvals
-from server.chat.approvals import Answer, PlanVerdict, Verdict
+from server.chat.approvals import Answer, Verdict
 from server.chat.keyboard import Keyboard
 from server.chat.screen import Screen
 from server.chat.tools import ToolFailure, WorkspaceTools
@@ -139,23 +139,18 @@ def _show_result(turns: Turns, what: str, status: ToolResultStatus, content: str
 async def decide_plan(turns: Turns, result: TurnResult) -> ApprovePlanParams | None:
     """The user's decision on the plan awaiting approval; None to cancel the turn."""
     assert result.plan_id is not None
-    verdict, feedback = PlanVerdict.APPROVE, ""
+    verdict, feedback = PlanDecision.APPROVE, ""
     if not turns.approve_all:
         decided = await _ask_plan(turns)
         if decided is None:
             return None
         verdict, feedback = decided
-    decision = {
-        PlanVerdict.APPROVE: PlanDecision.APPROVE,
-        PlanVerdict.REJECT: PlanDecision.REJECT,
-        PlanVerdict.REVISE: PlanDecision.REVISE,
-    }[verdict]
     return ApprovePlanParams(
-        session_id=result.session_id, plan_id=result.plan_id, decision=decision, feedback=feedback or None
+        session_id=result.session_id, plan_id=result.plan_id, decision=verdict, feedback=feedback or None
     )
 
 
-async def _ask_plan(turns: Turns) -> tuple[PlanVerdict, str] | None:
+async def _ask_plan(turns: Turns) -> tuple[PlanDecision, str] | None:
     keyboard, screen = turns.keyboard, turns.screen
     while True:
         try:
@@ -164,17 +159,17 @@ async def _ask_plan(turns: Turns) -> tuple[PlanVerdict, str] | None:
             return None
         if text is None:
             screen.note("no answer (end of input): the plan is rejected")
-            return PlanVerdict.REJECT, ""
+            return PlanDecision.REJECT, ""
         decided = approvals.parse_plan(text)
         if decided is None:
             screen.line(f"  Please answer {approvals.PLAN_CHOICES}; Enter means yes.", "yellow")
             continue
         verdict, feedback = decided
-        while verdict is PlanVerdict.REVISE and not feedback:
+        while verdict is PlanDecision.REVISE and not feedback:
             try:
                 feedback = ((await keyboard.answer("What should change? ")) or "").strip()
             except KeyboardInterrupt:
                 return None
             if not feedback and not keyboard.interactive:
-                return PlanVerdict.REJECT, ""
+                return PlanDecision.REJECT, ""
         return verdict, feedback

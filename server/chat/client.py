@@ -130,10 +130,6 @@ class SidecarClient:
         task.add_done_callback(self._tasks.discard)
 
     @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    @property
     def alive(self) -> bool:
         return self._process is not None and self._process.returncode is None
 

@@ -138,9 +138,7 @@ async def _converse(args: argparse.Namespace, model: str, sidecar: Sidecar, rece
 
     screen = Screen(fancy_terminal())
     keyboard = Keyboard(screen, interactive, _history_file())
-    options = Options(
-        workspace=workspace, mode=Mode(args.mode), yes=args.yes, once=args.once, resume_args=_resume_args(args)
-    )
+    options = Options(workspace=workspace, mode=Mode(args.mode), yes=args.yes, resume_args=_resume_args(args))
     turns = Turns(sidecar, screen, keyboard, options)
     receivers.append(turns.on_notice)
     conversation = Conversation(turns)

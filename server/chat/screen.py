@@ -127,8 +127,8 @@ class Screen:
         self._text += delta
         if self.console is None:
             self._write(delta)
-        else:
-            self._refresh()
+        # on a terminal the live region redraws itself 8 times a second: rendering the
+        # whole reply as Markdown on every delta would cost the square of its length
 
     def end_stream(self) -> str:
         """Finish the text streaming now (printed once, as Markdown on a terminal); return it."""

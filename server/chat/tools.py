@@ -49,6 +49,7 @@ from protocol.tools import (
     SearchInCodeArgs,
     WriteFileArgs,
 )
+from server import keys
 
 SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 MAX_ENTRIES = 500
@@ -463,6 +464,7 @@ class WorkspaceTools:
                 text=True,
                 timeout=args.timeout_seconds or 120,
                 check=False,
+                env=keys.without_keys(os.environ),  # what a command prints reaches the model
             )
         except subprocess.TimeoutExpired as exc:
             raise ToolFailure(f"the command timed out after {exc.timeout}s") from None

@@ -75,7 +75,6 @@ class Options:
     workspace: Path
     mode: Mode = Mode.AUTO
     yes: bool = False
-    once: bool = False
     resume_args: list[str] = field(default_factory=list[str])
     """What `codelab-agent chat --resume ID` needs besides the id (`--db PATH`, …)."""
 

@@ -15,11 +15,13 @@ configuration is the user's own choice and is kept.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
@@ -27,6 +29,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from protocol.errors import InvalidParams
+from server.keys import protected_variables
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +38,17 @@ USER_FILE = "mcp.json"
 WORKSPACE_FILE = Path(".codelab-agent") / "mcp.json"
 """Where a workspace may propose servers, relative to its root (used only once approved)."""
 
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_NAME = re.compile(r"(?!_)(?!.*__)[A-Za-z0-9_-]{1,32}(?<!_)")
+"""No `__` and no `_` at either end: `mcp__<server>__<tool>` names one server only."""
 _REFERENCE = re.compile(r"\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)\}")
-_PROVIDER_KEY = re.compile(r"_API_KEY$", re.IGNORECASE)
 _INHERITED = ("PATH", "HOME")
 
 
 def _server_name(name: str) -> str:
     if not _NAME.fullmatch(name):
         raise ValueError(
-            f"server name {name!r} must be 1-32 letters, digits, '_' or '-' (it prefixes tool names: mcp__<name>__<tool>)"
+            f"server name {name!r} must be 1-32 letters, digits, '_' or '-', with no '__' and no '_' at either end "
+            "(it prefixes tool names: mcp__<name>__<tool>)"
         )
     return name
 
@@ -198,17 +202,25 @@ MAX_FILE_BYTES = 1024 * 1024
 
 
 def read_config(path: Path, *, own_file: bool = True) -> bytes | None:
-    """A configuration file's bytes, read once (None when there is none). `own_file`
-    false (a workspace's file) refuses a symbolic link: the approval is of that file."""
+    """A configuration file's bytes, read once (None when there is none); only a regular
+    file is read (a FIFO would hang the start). `own_file` false (a workspace's file):
+    neither the file nor its folder may be a symbolic link, so the approval is of that
+    very file, in that very workspace."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if own_file else os.O_NOFOLLOW)
     try:
-        if not own_file and path.is_symlink():
-            raise McpConfigError(str(path), ["a symbolic link is not used: make it a plain file"])
-        with path.open("rb") as file:
-            content = file.read(MAX_FILE_BYTES + 1)
+        if not own_file and path.parent.is_symlink():
+            raise McpConfigError(str(path), [f"{path.parent.name} is a symbolic link: it is not used"])
+        fd = os.open(path, flags)
     except FileNotFoundError:
         return None
-    except (IsADirectoryError, PermissionError, OSError) as error:
-        raise McpConfigError(str(path), [f"cannot be read: {error.strerror or error}"]) from None
+    except OSError as error:
+        why = "a symbolic link is not used" if error.errno == errno.ELOOP else f"cannot be read: {error.strerror}"
+        raise McpConfigError(str(path), [why]) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise McpConfigError(str(path), ["cannot be read: not a regular file"])
+    with os.fdopen(fd, "rb") as file:
+        content = file.read(MAX_FILE_BYTES + 1)
     if len(content) > MAX_FILE_BYTES:
         raise McpConfigError(str(path), [f"larger than {MAX_FILE_BYTES:,} bytes"])
     return content
@@ -287,17 +299,6 @@ def _digest(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
-
-
-def protected_variables(parent: Mapping[str, str], also: Iterable[str] = ()) -> set[str]:
-    """Names of the parent's variables no configuration may pass through: provider keys
-    (`*_API_KEY`) and the variable bound to the API base (`--api-key-env`)."""
-    names = {name for name in parent if _PROVIDER_KEY.search(name)}
-    names.update(name for name in also if name)
-    bound = parent.get("CODELAB_AGENT_API_KEY_ENV")
-    if bound:
-        names.add(bound)
-    return names
 
 
 def _expand(values: Mapping[str, str], parent: Mapping[str, str], protected: set[str], what: str) -> dict[str, str]:

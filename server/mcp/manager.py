@@ -55,10 +55,6 @@ class McpManager:
             self._servers[name] = ServerConnection(name, configured[name], self.options, self._parent, self._report)
         return added
 
-    @property
-    def server_names(self) -> list[str]:
-        return list(self._servers)
-
     async def tools(self) -> list[McpTool]:
         """Every available server's tools, starting the servers not started yet (in parallel).
         A server that cannot be started is left out (and reported once)."""
@@ -75,10 +71,6 @@ class McpManager:
     def known(self) -> list[McpTool]:
         """The tools as last listed (no server is started)."""
         return list(self._index.values())
-
-    def tool(self, qualified: str) -> McpTool | None:
-        """The tool of that name as last listed (no server is started)."""
-        return self._index.get(qualified)
 
     async def call(
         self, qualified: str, arguments: Mapping[str, Any] | None = None, *, timeout_seconds: float | None = None

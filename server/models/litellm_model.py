@@ -36,7 +36,6 @@ from typing import Any, cast
 from server.keys import redact
 from server.models.base import (
     ContextOverflow,
-    DeltaKind,
     DeltaSink,
     ModelReply,
     ModelRequest,
@@ -251,21 +250,6 @@ class LiteLLMModel:
         except Exception as exc:
             raise _classify(litellm, exc) from exc
         return _reply(litellm, self.name, reply, request)
-
-
-def deltas(chunk: Any) -> list[tuple[str, DeltaKind]]:
-    """A chunk's reasoning (as a thought), then its text."""
-    return StreamedReply().add(chunk)
-
-
-def thinking_blocks(message: Any) -> tuple[dict[str, Any], ...]:
-    """The message's thinking blocks as plain JSON objects, signatures included."""
-    found: list[dict[str, Any]] = []
-    for raw in getattr(message, "thinking_blocks", None) or []:
-        block = raw.model_dump() if hasattr(raw, "model_dump") else raw
-        if isinstance(block, Mapping):
-            found.append({str(k): v for k, v in cast(Mapping[Any, Any], block).items()})
-    return tuple(found)
 
 
 def _reply(litellm: Any, name: str, reply: StreamedReply, request: ModelRequest) -> ModelReply:

@@ -5,7 +5,6 @@ budget and context on it unseen."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 
@@ -20,7 +19,6 @@ Call = tuple[str, str]
 """A call's identity: its tool and its arguments (canonical JSON when they parse)."""
 
 
-@functools.lru_cache(maxsize=8192)
 def same_call(name: str, arguments: str) -> Call:
     """A call's identity for the loop guard: its tool and its arguments, key order aside."""
     parsed = json_object(arguments)

@@ -242,14 +242,6 @@ def _marked(marks: Marks, rows: Sequence[MessageRow]) -> Marks:
     return replace(newer, elide_before=elide)
 
 
-def agent_view(
-    spec: AgentSpec, thread: Sequence[MessageRow], segment: int, workspace_root: Path, view_limit: int
-) -> list[dict[str, Any]]:
-    """What the agent is shown under the thread's recorded compactions."""
-    entries = agent_entries(spec, thread, segment, workspace_root)
-    return [e.message for e in compose(entries, Marks.of(thread), view_limit)]
-
-
 def classifier_view(prompt: str, task: str, limit: int) -> list[dict[str, Any]]:
     """The classifier sees the task, cut to head and tail if it is longer than `limit` characters."""
     return [{"role": "system", "content": prompt}, {"role": "user", "content": cut(task, limit)}]

@@ -20,7 +20,6 @@ from typing import Any
 from protocol.enums import (
     DecidedBy,
     Decision,
-    ExecutedBy,
     MessageRole,
     StatusEvent,
     ToolCallStatus,
@@ -52,11 +51,7 @@ INTERRUPTED = (
 async def run_cleared(kit: Kit, s: SessionRow, cancel: asyncio.Event) -> TurnResult | None:
     """Run every server-executed call of the session cleared to run; a cut-off one that
     is not read-only goes back to the user instead (the turn pauses: its result)."""
-    cleared = [
-        c
-        for c in await kit.db.read.tool_calls.pending(s.id)
-        if c.executed_by is ExecutedBy.SERVER and c.approved_at is not None
-    ]
+    cleared = await kit.db.read.tool_calls.cleared(s.id)
     interrupted: list[ToolCallRow] = []
     for call in cleared:
         if call.started_at is not None and not call.read_only:

@@ -75,7 +75,8 @@ async def _record_server_call(unit: Unit, p: ToolResultParams, call: ToolCallRow
         raise already_answered(call.call_id, "approved; the sidecar runs it")
     interrupted = call.starts > 0
     if p.status is ToolResultStatus.SUCCESS:
-        await unit.tx.tool_calls.approve(call.call_id)
+        if not await unit.tx.tool_calls.approve(call.call_id):  # a concurrent answer came first
+            raise already_answered(call.call_id, "approved; the sidecar runs it")
         reason = p.feedback or ("run again in the editor" if interrupted else "approved in the editor")
         await unit.tx.approvals.add(
             ApprovalRow(s.id, call.call_id, call.name, DecidedBy.USER, Decision.APPROVED, reason, now())

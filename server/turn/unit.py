@@ -138,11 +138,6 @@ async def commit(db: Database, notifier: Notifier, session_id: str, holder: str)
     unit.flush(notifier)
 
 
-async def fence(tx: Repos, session_id: str, holder: str) -> None:
-    """The fencing check: inside the write transaction, the lease must still be ours."""
-    _fenced(session_id, await tx.leases.get(session_id), holder)
-
-
 def _fenced(session_id: str, lease: LeaseRow | None, holder: str) -> None:
     if lease is None or lease.holder != holder:
         who = f"pid {lease.pid} on {lease.host}" if lease else "no process"

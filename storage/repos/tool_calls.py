@@ -76,6 +76,15 @@ class ToolCallRepo(Repo):
         )
         return [_call(r) for r in rows]
 
+    async def cleared(self, session_id: str) -> list[ToolCallRow]:
+        """The session's server-executed calls cleared to run and not answered yet."""
+        rows = await self._all(
+            "SELECT * FROM tool_calls WHERE session_id = ? AND status = 'pending' AND executed_by = 'server'"
+            " AND approved_at IS NOT NULL ORDER BY message_seq, rowid",
+            (session_id,),
+        )
+        return [_call(r) for r in rows]
+
     async def answer(self, call_id: str, status: ToolCallStatus, result_status: ToolResultStatus | None) -> bool:
         """Close a pending call. False when it was not pending (nothing changes)."""
         changed = await self._run(
@@ -85,9 +94,11 @@ class ToolCallRepo(Repo):
         return changed == 1
 
     async def approve(self, call_id: str) -> bool:
-        """Clear a pending server-executed call to run. False when it was not pending."""
+        """Clear a pending server-executed call to run. False when it was not waiting for
+        approval (answered, or approved already): nothing changes."""
         changed = await self._run(
-            "UPDATE tool_calls SET approved_at = ? WHERE call_id = ? AND status = 'pending' AND executed_by = 'server'",
+            "UPDATE tool_calls SET approved_at = ? WHERE call_id = ? AND status = 'pending' AND executed_by = 'server'"
+            " AND approved_at IS NULL",
             (now(), call_id),
         )
         return changed == 1

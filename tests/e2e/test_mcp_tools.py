@@ -307,3 +307,23 @@ async def test_a_big_or_binary_result_reaches_the_model_cut_and_described(worksp
         assert "image/png" in media and "not shown" in media and "iVBORw0KGgo" not in media  # no binary in the prompt
     finally:
         await e.stop()
+
+
+async def test_two_answers_to_one_asked_call_run_it_once(workspace, db_path, llm: FakeLLM, tmp_path: Path) -> None:
+    log = tmp_path / "appended.log"
+    llm.script = Scripted(code=[Reply(calls=[call("mcp__env__append", path=str(log), line="ran")]), DONE])
+    e = await editor(workspace, db_path, llm, {"env": ENV}).start()
+    try:
+        result = await e.send("append", mode="code")
+        sid, call_id = result["sessionId"], result["pendingToolCalls"][0]
+        answers = await asyncio.gather(
+            e.answer(sid, call_id, "success"), e.answer(sid, call_id, "success"), return_exceptions=True
+        )
+        refused = [a for a in answers if isinstance(a, JsonRpcException)]
+        done = [a for a in answers if isinstance(a, dict)]
+        # the second is refused: the call was answered (-32013), or its turn runs (-32011)
+        assert len(refused) == 1 and refused[0].code in (-32013, -32011), answers
+        assert done[0]["status"] == "completed"
+        assert log.read_text() == "ran\n"
+    finally:
+        await e.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -248,6 +249,18 @@ def test_a_workspace_file_that_is_a_link_big_or_not_text_is_refused_by_name(tmp_
     proposal.mkdir()
     with pytest.raises(McpConfigError, match="cannot be read"):
         load_workspace_config(workspace, approvals)
+    proposal.rmdir()
+    os.mkfifo(proposal)  # would block a plain open() forever
+    with pytest.raises(McpConfigError, match="not a regular file"):
+        load_workspace_config(workspace, approvals)
+    proposal.unlink()
+    proposal.parent.rmdir()  # the folder itself a link to an approved folder elsewhere
+    proposal.parent.symlink_to(elsewhere.parent / "approved-folder")
+    (elsewhere.parent / "approved-folder").mkdir()
+    (elsewhere.parent / "approved-folder" / "mcp.json").write_text('{"mcpServers": {}}')
+    approvals.approve(elsewhere.parent / "approved-folder" / "mcp.json")
+    with pytest.raises(McpConfigError, match="symbolic link"):
+        load_workspace_config(workspace, approvals)
 
 
 def test_the_bytes_approved_are_the_bytes_used(tmp_path: Path) -> None:
@@ -264,3 +277,12 @@ def test_the_bytes_approved_are_the_bytes_used(tmp_path: Path) -> None:
     proposal.write_bytes(shown)
     config = load_workspace_config(workspace, approvals)
     assert config is not None and config.servers["lint"] == StdioServer(command="npx")
+
+
+@pytest.mark.parametrize("name", ["a__b", "git__evil", "_a", "a_", "__", "_"])
+def test_a_server_name_that_could_pass_for_another_servers_tool_is_refused(name: str) -> None:
+    """`mcp__a__b__c` must name one server's tool: with `a__b` as a server, an approval or
+    an `allowedMcpTools` pattern for server `a` would reach server `a__b`."""
+    with pytest.raises(McpConfigError, match="no '__'"):
+        McpConfig.parse({name: {"command": "x"}}, "test")
+    assert McpConfig.parse({"a_b-c": {"command": "x"}}, "test").servers  # a single `_` inside is fine

@@ -105,9 +105,11 @@ def test_acp_mcp_servers_become_the_sidecars_configuration() -> None:
             ),
         ]
     )
-    stdio, http = config.servers["my_git_"], config.servers["docs"]
+    stdio, http = config.servers["my-git-"], config.servers["docs"]
     assert isinstance(stdio, StdioServer) and stdio.command == "uvx" and stdio.env == {"A": "b"}
     assert isinstance(http, HttpServer) and http.headers == {"X": "y"}
+    with pytest.raises(McpConfigError, match="a second server of that name"):  # never merged silently
+        mcp_config([McpServerStdio(name=n, command="x", args=[], env=[]) for n in ("a b", "a!b")])
     with pytest.raises(McpConfigError, match="only stdio and HTTP"):
         mcp_config([SseMcpServer(name="old", url="http://127.0.0.1:9/sse", headers=[], type="sse")])
     with pytest.raises(McpConfigError, match="command"):

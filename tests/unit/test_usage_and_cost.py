@@ -15,6 +15,7 @@ from protocol.methods import TurnUsage
 from server import views
 from server.chat.turns import usage_line
 from server.models import litellm_model as lm
+from server.models.stream import StreamedReply
 from storage.db import Database
 
 
@@ -120,23 +121,10 @@ def _chunk(**delta: Any) -> Any:
 
 
 def test_reasoning_streams_as_a_thought_before_the_text() -> None:
-    pieces = list(lm.deltas(_chunk(reasoning_content="hmm", content="Hi")))
+    pieces = list(StreamedReply().add(_chunk(reasoning_content="hmm", content="Hi")))
     assert pieces == [("hmm", "thought"), ("Hi", "text")]
-    assert list(lm.deltas(_chunk(content=None))) == []
-    assert list(lm.deltas(SimpleNamespace(choices=[]))) == []
-
-
-def test_thinking_blocks_are_plain_objects_with_their_signatures() -> None:
-    class Block:
-        def model_dump(self) -> dict[str, Any]:
-            return {"type": "redacted_thinking", "data": "xyz"}
-
-    message = SimpleNamespace(thinking_blocks=[{"type": "thinking", "thinking": "t", "signature": "s"}, Block()])
-    assert lm.thinking_blocks(message) == (
-        {"type": "thinking", "thinking": "t", "signature": "s"},
-        {"type": "redacted_thinking", "data": "xyz"},
-    )
-    assert lm.thinking_blocks(SimpleNamespace()) == ()
+    assert list(StreamedReply().add(_chunk(content=None))) == []
+    assert list(StreamedReply().add(SimpleNamespace(choices=[]))) == []
 
 
 # --- the usage repository and views --------------------------------------------------

@@ -368,3 +368,16 @@ def test_a_concurrent_symlink_swap_never_lets_a_write_out(
     assert secret.read_bytes() == original
     assert sorted(os.listdir(outside)) == ["secret.txt"]
     assert SUCCESS in outcomes  # the writes did run, not only fail
+
+
+def test_a_command_never_sees_the_provider_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a command prints goes to the model: `env` (or `echo $OPENAI_API_KEY`) must not
+    hand it the user's provider keys, nor the variable bound to the API base."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-provider-secret-1")
+    monkeypatch.setenv("anthropic_api_key", "sk-provider-secret-2")
+    monkeypatch.setenv("MY_PROXY_KEY", "sk-proxy-secret-3")
+    monkeypatch.setenv("CODELAB_AGENT_API_KEY_ENV", "MY_PROXY_KEY")
+    monkeypatch.setenv("BUILD_FLAVOUR", "kept")
+    status, content = WorkspaceTools(tmp_path).run("execute_command", {"command": "env; echo $OPENAI_API_KEY"})
+    assert status is ToolResultStatus.SUCCESS and "BUILD_FLAVOUR=kept" in content
+    assert "secret" not in content
