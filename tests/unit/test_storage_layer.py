@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 
 from protocol.enums import AgentName, MessageRole
 from storage.db import Database
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _session(db: Database, session_id: str = "s") -> None:
@@ -123,6 +126,29 @@ async def test_a_transaction_cancelled_while_waiting_for_another_process_leaves_
     await db.close()
 
 
+async def test_a_wait_for_begin_cancelled_twice_still_undoes_its_begin(tmp_path: Path) -> None:
+    """A second cancel while the first is undoing the BEGIN must not leave the writer
+    inside a transaction (every later write would then fail)."""
+    path = tmp_path / "c2.db"
+    db = await Database.open(path)
+    await _session(db)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    writing = asyncio.ensure_future(_say(db, "never"))
+    await asyncio.sleep(0.1)
+    writing.cancel()
+    await asyncio.sleep(0.05)  # the task now waits for the BEGIN still running on the thread
+    writing.cancel()
+    await asyncio.sleep(0.05)
+    other.execute("COMMIT")
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    await _say(db, "next")
+    assert [m.content for m in await db.read.messages.for_session("s")] == ["next"]
+    other.close()
+    await db.close()
+
+
 async def test_close_leaves_every_commit_in_the_database_file(tmp_path: Path) -> None:
     path = tmp_path / "f.db"
     db = await Database.open(path)
@@ -137,14 +163,28 @@ async def test_close_leaves_every_commit_in_the_database_file(tmp_path: Path) ->
 
 
 async def test_a_killed_process_loses_no_commit(tmp_path: Path) -> None:
-    """Without a close (the process was killed) a new connection reads every commit from the WAL."""
+    """A process that commits and then dies without closing (os._exit: no close, no
+    checkpoint) leaves every commit for the next one to read."""
     path = tmp_path / "k.db"
-    db = await Database.open(path)
-    await _session(db)
+    script = f"""
+import asyncio, os
+from protocol.enums import AgentName, MessageRole
+from storage.db import Database
+async def main():
+    db = await Database.open({str(path)!r})
+    async with db.transaction() as tx:
+        await tx.sessions.create("s", "t", AgentName.CODE)
     for i in range(30):
-        await _say(db, f"m{i}")
-    with sqlite3.connect(path) as conn:  # as a restarted process would, before this one closes
-        assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 30
+        async with db.transaction() as tx:
+            await tx.messages.add("s", role=MessageRole.USER, content=f"m{{i}}", segment=0, turn_id=None)
+    os._exit(0)
+asyncio.run(main())
+"""
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", script, cwd=ROOT)
+    assert await child.wait() == 0
+    assert path.with_name(path.name + "-wal").stat().st_size > 0  # the commits are still in the WAL
+    db = await Database.open(path)
+    assert [m.content for m in await db.read.messages.for_session("s")] == [f"m{i}" for i in range(30)]
     await db.close()
 
 
