@@ -370,3 +370,29 @@ async def test_mcp_servers_of_session_new_are_the_agents_tools(
     assert [s.title for s in starts] == ["mcp__time__get_current_time", "append (MCP server env)"]
     for start in starts:
         assert recorder.tool_status(start.tool_call_id)[-1] == "completed"
+
+
+async def test_mcp_servers_given_at_load_are_used_by_the_loaded_session(
+    workspace: Path, db_path: Path, llm: FakeLLM
+) -> None:
+    """A later process loads the session with the client's servers: its next prompt (or a
+    turn resumed after a crash) runs their tools."""
+    time_server = McpServerStdio(
+        name="time", command=sys.executable, args=["-m", "mcp_server_time", "--local-timezone", "UTC"], env=[]
+    )
+    llm.script = Scripted(
+        code=[
+            Reply("", [call("attempt_completion", result="first")]),
+            Reply("", [call("mcp__time__get_current_time", timezone="UTC")]),
+            Reply("", [call("attempt_completion", result="second")]),
+        ]
+    )
+    async with acp_agent(Recorder(workspace), db_path, FAKE_MODEL, llm.url) as (conn, _):
+        session_id = await _new(conn, workspace)
+        await conn.prompt(session_id=session_id, prompt=[text_block("first")])
+    async with acp_agent(Recorder(workspace), db_path, FAKE_MODEL, llm.url) as (conn, _):
+        await conn.load_session(cwd=str(workspace), session_id=session_id, mcp_servers=[time_server])
+        await conn.set_session_mode(session_id=session_id, mode_id="code")
+        done = await conn.prompt(session_id=session_id, prompt=[text_block("what time is it?")])
+    assert done.stop_reason == "end_turn"
+    assert "UTC" in _calls(llm.by_agent("code")[2])[-1]
