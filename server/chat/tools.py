@@ -29,6 +29,7 @@ import difflib
 import os
 import re
 import secrets
+import signal
 import stat
 import subprocess
 from collections.abc import Callable, Generator, Iterator
@@ -56,6 +57,8 @@ MAX_ENTRIES = 500
 MAX_MATCHES = 200
 MAX_OUTPUT = 64 * 1024
 MAX_SEARCH_FILE = 1024 * 1024
+MAX_READ_FILE = 16 * 1024 * 1024
+"""A larger file is not read (nor diffed for an approval): its size is the answer."""
 MAX_DEPTH = 100
 PATH_MAX = 4096
 NAME_MAX = 255
@@ -133,8 +136,11 @@ def _read_at(parent: int, name: str, shown: str, limit: int | None = None) -> by
         info = os.fstat(fd)
         _require_regular(info.st_mode, shown)  # what was opened, not what was checked
         if limit is not None and info.st_size > limit:
-            raise ToolFailure(f"{shown} is larger than {limit} bytes")
-        return file.read()
+            raise ToolFailure(f"{shown} is larger than {limit:,} bytes")
+        data = file.read(-1 if limit is None else limit + 1)  # it may have grown since
+        if limit is not None and len(data) > limit:
+            raise ToolFailure(f"{shown} is larger than {limit:,} bytes")
+        return data
 
 
 def _make_dir(parent: int, name: str, shown: str) -> None:
@@ -288,7 +294,7 @@ class WorkspaceTools:
             os.close(parent)
 
     def _read_text(self, full: Path, shown: str) -> str:
-        return _decoded(self._read_bytes(full, shown), shown)
+        return _decoded(self._read_bytes(full, shown, MAX_READ_FILE), shown)
 
     def _write_text(self, full: Path, shown: str, text: str) -> None:
         """Writes a temporary file in the checked directory, then renames it over the
@@ -455,18 +461,23 @@ class WorkspaceTools:
         cwd = self.path(shown)
         if not cwd.is_dir():
             raise ToolFailure(f"{shown} is not a directory")
-        try:
-            done = subprocess.run(
-                args.command,
-                shell=True,
-                cwd=cwd,
-                capture_output=True,
-                text=True,
-                timeout=args.timeout_seconds or 120,
-                check=False,
-                env=keys.without_keys(os.environ),  # what a command prints reaches the model
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ToolFailure(f"the command timed out after {exc.timeout}s") from None
-        output = (done.stdout + done.stderr)[-MAX_OUTPUT:]
-        return f"exit code {done.returncode}\n{output}"
+        timeout = args.timeout_seconds or 120
+        with subprocess.Popen(
+            args.command,
+            shell=True,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=keys.without_keys(os.environ),  # what a command prints reaches the model
+            start_new_session=True,  # its own process group: a timeout stops all of it
+        ) as process:
+            try:
+                output, _ = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                raise ToolFailure(f"the command timed out after {timeout}s") from None
+        return f"exit code {process.returncode}\n{output[-MAX_OUTPUT:]}"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from protocol.enums import ToolResultStatus
-from server.chat.tools import OUTSIDE, ToolFailure, WorkspaceTools
+from server.chat.tools import MAX_READ_FILE, OUTSIDE, ToolFailure, WorkspaceTools
 
 SUCCESS, ERROR = ToolResultStatus.SUCCESS, ToolResultStatus.ERROR
 SECRET = "SECRET-7f3a9c"
@@ -381,3 +381,23 @@ def test_a_command_never_sees_the_provider_keys(tmp_path: Path, monkeypatch: pyt
     status, content = WorkspaceTools(tmp_path).run("execute_command", {"command": "env; echo $OPENAI_API_KEY"})
     assert status is ToolResultStatus.SUCCESS and "BUILD_FLAVOUR=kept" in content
     assert "secret" not in content
+
+
+def test_a_command_that_times_out_is_stopped_with_everything_it_started(tmp_path: Path) -> None:
+    status, content = WorkspaceTools(tmp_path).run(
+        "execute_command", {"command": "(sleep 2; touch late) & sleep 30", "timeout_seconds": 1}
+    )
+    assert status is ToolResultStatus.ERROR and "timed out after 1s" in content
+    time.sleep(2.5)
+    assert not (tmp_path / "late").exists()  # the background job died with the group
+
+
+def test_a_file_too_big_to_read_is_named_with_its_limit_not_read(tmp_path: Path) -> None:
+    with (tmp_path / "huge.log").open("wb") as file:
+        file.truncate(MAX_READ_FILE + 1)  # sparse: costs no disk
+    status, content = WorkspaceTools(tmp_path).run("read_file", {"path": "huge.log", "end_line": 1})
+    assert status is ToolResultStatus.ERROR and f"larger than {MAX_READ_FILE:,} bytes" in content
+    status, content = WorkspaceTools(tmp_path).run(
+        "execute_command", {"command": "head -c 200000 /dev/zero | tr '\\\\0' x"}
+    )
+    assert status is ToolResultStatus.SUCCESS and len(content) < 70 * 1024  # the output's tail only
