@@ -3,7 +3,10 @@
 - cold start → `initialize` result: each tree with the demo model, a bare pygls server
   (the floor), ratios; each tree with a litellm model (its import begins at start here);
 - start → first `agent/toolCall` with a litellm model when the editor sends its message
-  as soon as `initialize` is answered (what the import on the path of it costs);
+  as soon as `initialize` is answered (what the import on the path of it costs), and
+  that less the litellm import and warm-up as the sidecar logged them (what the sidecar
+  adds to them: its own start shares the interpreter lock with the import); litellm's
+  import and warm-up in a process that does nothing else;
 - one model call at 2 messages against the instant local server (TCP_NODELAY): the raw
   OpenAI SDK call, and the tree's litellm model (`LiteLLMModel.complete`), in one process
   per tree, rounds alternating (`--call` mode below);
@@ -59,7 +62,9 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _start(tree: Path, tmp: Path, name: str, model: list[str], files: int = 0) -> tuple[Any, float, Path]:
+async def _start(
+    tree: Path, tmp: Path, name: str, model: list[str], *, files: int = 0, log: Path | None = None
+) -> tuple[Any, float, Path]:
     """A sidecar of `tree` on a fresh database: (client, seconds to the `initialize` result, workspace)."""
     from bench.run import Client
 
@@ -76,8 +81,7 @@ async def _start(tree: Path, tmp: Path, name: str, model: list[str], files: int 
         str(tmp / f"{name}.db"),
         "--model",
         *model,
-        "--log-level",
-        "WARNING",
+        *(["--log-level", "INFO", "--log-file", str(log)] if log else ["--log-level", "WARNING"]),
         options={"limits": {"maxSteps": 10_000}},
         workspace=workspace,
         env={"PYTHONPATH": str(tree)},
@@ -134,14 +138,38 @@ async def starts(trees: Tree, tmp: Path, runs: int, url: str) -> dict[str, list[
             seen.setdefault(f"{key}/rss demo", []).append(rss_mb(client.pid))
             await client.stop()
             began = time.perf_counter()
-            client, seconds, _ = await _start(tree, tmp, f"cold-litellm-{key}-{run}", litellm, files=3)
+            log = tmp / f"cold-litellm-{key}-{run}.log"
+            client, seconds, _ = await _start(tree, tmp, f"cold-litellm-{key}-{run}", litellm, files=3, log=log)
             seen.setdefault(f"{key}/litellm", []).append(seconds)
             seen.setdefault(f"{key}/rss litellm at start", []).append(rss_mb(client.pid))
             await _session(client)
-            seen.setdefault(f"{key}/first call", []).append(time.perf_counter() - began)
+            first = time.perf_counter() - began
+            seen.setdefault(f"{key}/first call", []).append(first)
             seen.setdefault(f"{key}/rss litellm after a call", []).append(rss_mb(client.pid))
             await client.stop()
+            seen.setdefault(f"{key}/first call over import", []).append(first - logged_import(log))
+            seen.setdefault(f"{key}/import alone", []).append(import_alone(tree))
     return seen
+
+
+def logged_import(log: Path) -> float:
+    """Seconds of litellm's import and warm-up, as the sidecar logged them."""
+    found = re.search(r"litellm imported in ([\d.]+)s, warmed up in ([\d.]+)s", log.read_text())
+    return float(found.group(1)) + float(found.group(2)) if found else float("nan")
+
+
+def import_alone(tree: Path) -> float:
+    """Seconds of litellm's import and warm-up (the tree's `_load`) in a process doing nothing else."""
+    code = "import time; t = time.perf_counter(); from server.models.litellm_model import _load; _load(); "
+    code += "print(time.perf_counter() - t)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(out.split()[-1])
 
 
 # --- one model call, in a process of each tree -------------------------------------------
@@ -267,7 +295,8 @@ class Table:
             self.rows.append((label, f"{base:8.1f} {unit}", f"{this:8.1f} {unit}", f"{this / base:6.2f} x"))
 
 
-async def start_rows(table: Table, trees: Tree, tmp: Path, runs: int, url: str) -> None:
+async def start_rows(table: Table, trees: Tree, tmp: Path, runs: int, url: str) -> dict[str, float]:
+    """The start rows; returns their medians by key (`this/import alone`, …)."""
     med = {k: statistics.median(v) for k, v in (await starts(trees, tmp, runs, url)).items()}
     floor = med["floor"]
     table.row("cold start → initialize result, demo model (p50)", med["base/demo"], med["this/demo"])
@@ -280,12 +309,23 @@ async def start_rows(table: Table, trees: Tree, tmp: Path, runs: int, url: str) 
         med["base/first call"],
         med["this/first call"],
     )
+    table.row(
+        "  − litellm import − warm-up, as the sidecar logged them (p50)",
+        med["base/first call over import"],
+        med["this/first call over import"],
+    )
+    table.row(
+        "litellm import + warm-up alone, in a process of its own (p50)",
+        med["base/import alone"],
+        med["this/import alone"],
+    )
     for label, key in (
         ("demo sidecar after initialize", "rss demo"),
         ("litellm sidecar after initialize", "rss litellm at start"),
         ("litellm sidecar after its first call", "rss litellm after a call"),
     ):
         table.row(f"RSS, {label} (median)", med[f"base/{key}"], med[f"this/{key}"], "MB")
+    return med
 
 
 async def call_rows(table: Table, trees: Tree, url: str, rounds: int) -> None:
@@ -323,7 +363,8 @@ async def slow_rows(table: Table, trees: Tree, tmp: Path, url: str, steps: int) 
             )
 
 
-async def chat_rows(table: Table, trees: Tree, tmp: Path, url: str, runs: int) -> None:
+async def chat_rows(table: Table, trees: Tree, tmp: Path, url: str, *, runs: int, alone: dict[str, float]) -> None:
+    """The chat rows; `alone` is litellm's import + warm-up in a process of its own, by tree."""
     timing: dict[str, list[tuple[float, float]]] = {}
     for run in range(runs):
         for key, tree in trees.items():
@@ -334,6 +375,12 @@ async def chat_rows(table: Table, trees: Tree, tmp: Path, url: str, runs: int) -
         first = {k: statistics.median(t[0] for t in timing[f"{k}/{label}"]) for k in trees}
         gone = {k: statistics.median(t[1] for t in timing[f"{k}/{label}"]) for k in trees}
         table.row(f"chat, {label}: spawn → first tool call shown (median)", first["base"], first["this"])
+        if label == "litellm":
+            table.row(
+                "  − litellm import + warm-up alone (median)",
+                first["base"] - alone["base"],
+                first["this"] - alone["this"],
+            )
         table.row(f"chat, {label}: last line → exited (median)", gone["base"], gone["this"])
 
 
@@ -355,10 +402,11 @@ async def rows(
     instant, url = await instant_llm.start()
     slow, slow_url = await instant_llm.start(delay=SLOW)
     table = Table()
-    await start_rows(table, trees, tmp, runs, url)
+    started = await start_rows(table, trees, tmp, runs, url)
     await call_rows(table, trees, url, call_rounds)
     await slow_rows(table, trees, tmp, slow_url, slow_steps_each)
-    await chat_rows(table, trees, tmp, url, max(2, runs // 3))
+    alone = {key: started[f"{key}/import alone"] for key in trees}
+    await chat_rows(table, trees, tmp, url, runs=max(2, runs // 3), alone=alone)
     instant.close()
     slow.close()
     return table.rows

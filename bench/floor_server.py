@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pygls.lsp.server import LanguageServer
 
-from server.lsp.jsonrpc import raw_converter, serve, stdio_pipes
+from server.lsp.jsonrpc import raw_converter, serve
+from server.lsp.stdio import stdio_pipes
 
 server = LanguageServer("floor", "1", converter_factory=raw_converter)
 calls = itertools.count(1)

@@ -1,16 +1,15 @@
 """The running sidecar: settings, database, models and runtime, wired together once
-the editor has sent `initialize` (the database path may come from it)."""
+the editor has sent `initialize` (the database path may come from it): `server.startup`
+opens what `initialize` needs, `App.finish` builds the rest."""
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import replace
-from pathlib import Path
 
-from protocol.errors import AgentError, InvalidParams
-from protocol.settings import ConfigurationSettings, InitializationOptions, LlmOptions
+from protocol.settings import ConfigurationSettings, InitializationOptions
 from server import keys
+from server.agents import specs as agents
 from server.agents.toolbox import Toolbox
 from server.context.window import Meter
 from server.leases import Leases
@@ -30,42 +29,12 @@ from server.models.demo import DemoModel
 from server.models.litellm_model import LiteLLMModel, needed_by, start_import
 from server.runtime import Runtime
 from server.settings import DEMO_MODEL, LlmSettings, Settings
+from server.startup import Opened, no_adapters, open_app
 from server.turn.deps import Kit
 from server.turn.notify import EditorReport, Notifier
-from storage.db import Database, ForeignDatabase, SchemaTooNew
+from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-
-def _no_adapters(llm: LlmOptions | None, where: str) -> None:
-    for field, wire in (
-        ("model", "model"),
-        ("classifier_model", "classifierModel"),
-        ("compaction_model", "compactionModel"),
-    ):
-        value = getattr(llm, field, None) if llm else None
-        if adapters.is_adapter(value):
-            raise InvalidParams(
-                f"{where}.llm.{wire}: model adapters (py:…) can only be named on the command line or in the environment",
-                {"field": f"llm.{wire}"},
-            )
-
-
-def resolve(base: Settings, options: InitializationOptions, client_root: str | None) -> Settings:
-    """initializationOptions over flags/environment/defaults (`base`)."""
-    _no_adapters(options.llm, "initializationOptions")
-    settings = base
-    root = options.workspace_root or client_root
-    if root:
-        settings = replace(settings, workspace_root=Path(root).expanduser().resolve())
-    if options.database:
-        settings = replace(settings, database=Path(options.database).expanduser())
-    return replace(
-        settings,
-        llm=settings.llm.merged(options.llm),
-        approval=settings.approval.merged(options.approval),
-        limits=settings.limits.merged(options.limits),
-    )
 
 
 def _litellm_model(name: str, llm: LlmSettings) -> Model:
@@ -77,12 +46,11 @@ def _litellm_model(name: str, llm: LlmSettings) -> Model:
     return LiteLLMModel(name, api_base=given.api_base, api_key=given.api_key, timeout_seconds=llm.timeout_seconds)
 
 
-def mcp_servers(settings: Settings, options: InitializationOptions, toolbox: Toolbox) -> McpConfig:
+def mcp_servers(settings: Settings, editor: McpConfig | None, toolbox: Toolbox) -> McpConfig:
     """The user's file, then the workspace's file if the user approved it, then the
     editor's `mcpServers`: a later one replaces a server of the same name. A broken file
     is left out and reported at the first step (the editor's options are refused at
-    `initialize` instead, with what is wrong)."""
-    editor = McpConfig.parse(options.mcp_servers, "initializationOptions.mcpServers")
+    `initialize` instead, with what is wrong: `server.startup.open_app`)."""
     sources: list[McpConfig] = []
     try:
         sources.append(load_user_config())
@@ -101,10 +69,10 @@ def mcp_servers(settings: Settings, options: InitializationOptions, toolbox: Too
             str(path), f"not approved: run `codelab-agent mcp approve --workspace {settings.workspace_root}` to use it"
         )
         workspace = McpConfig()
-    return McpConfig().merged(*sources, workspace, editor)
+    return McpConfig().merged(*sources, workspace, editor or McpConfig())
 
 
-def mcp_toolbox(settings: Settings, options: InitializationOptions) -> Toolbox:
+def mcp_toolbox(settings: Settings, editor: McpConfig | None) -> Toolbox:
     """The MCP tools of every source (`mcp_servers`); what is wrong with a file is
     reported at the first step."""
     toolbox = Toolbox(
@@ -114,7 +82,7 @@ def mcp_toolbox(settings: Settings, options: InitializationOptions) -> Toolbox:
             cwd=settings.workspace_root,
         )
     )
-    toolbox.add(mcp_servers(settings, options, toolbox))
+    toolbox.add(mcp_servers(settings, editor, toolbox))
     return toolbox
 
 
@@ -141,18 +109,23 @@ class App:
     async def start(
         cls, base: Settings, options: InitializationOptions, client_root: str | None, notifier: Notifier
     ) -> App:
-        settings = resolve(base, options, client_root)
-        toolbox = mcp_toolbox(settings, options)
+        """`server.startup.open_app`, then `finish`: what the ACP face and in-process
+        tests use; the LSP face answers `initialize` between the two."""
+        return await cls.finish(await open_app(base, options, client_root), notifier)
+
+    @classmethod
+    async def finish(cls, opened: Opened, notifier: Notifier) -> App:
+        """The runtime on the opened database, the MCP servers of every source, the
+        sessions a killed process left recovered."""
+        settings = opened.settings
         try:
-            db = await Database.open(settings.database)
-        except (SchemaTooNew, ForeignDatabase) as exc:
-            raise AgentError(str(exc), {"database": str(settings.database)}) from exc
-        except (sqlite3.Error, OSError) as exc:
-            raise AgentError(
-                f"cannot open the database {settings.database}: {exc}", {"database": str(settings.database)}
-            ) from exc
-        app = cls(settings, db, notifier, toolbox)
-        await app.runtime.recover()
+            agents.validate()
+            toolbox = mcp_toolbox(settings, opened.editor_servers)
+            app = cls(settings, opened.db, notifier, toolbox)
+            await app.runtime.recover()
+        except BaseException:
+            await opened.db.close()
+            raise
         log.info(
             "ready: workspace %s, database %s, model %s", settings.workspace_root, settings.database, settings.llm.model
         )
@@ -176,7 +149,7 @@ class App:
             start_import()
 
     def reconfigure(self, settings: ConfigurationSettings) -> None:
-        _no_adapters(settings.llm, "settings")
+        no_adapters(settings.llm, "settings")
         self.settings = replace(
             self.settings,
             llm=self.settings.llm.merged(settings.llm),

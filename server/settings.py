@@ -12,10 +12,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protocol.enums import OutsideWorkspace, ToolCategory
-from protocol.settings import ApprovalOptions, LimitsOptions, LlmOptions
-from storage.db import default_database_path
+from storage import default_database_path
+
+if TYPE_CHECKING:
+    from protocol.settings import ApprovalOptions, LimitsOptions, LlmOptions
 
 DEMO_MODEL = "demo"
 

@@ -26,18 +26,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from storage.migrations import MIGRATIONS
-from storage.repos import Repos
 from storage.repos.base import Inline
+
+if TYPE_CHECKING:
+    from storage.repos import Repos
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,6 @@ class SchemaTooNew(RuntimeError):
 
 class ForeignDatabase(RuntimeError):
     """The file is another application's SQLite database: it is never adopted."""
-
-
-def default_database_path() -> Path:
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "codelab-agent" / "agent.db"
 
 
 class _Thread:
@@ -138,9 +135,6 @@ class Database:
         self._read_thread = _Thread("db-reader")
         self._write_lock = asyncio.Lock()
         self._link = _Writer(writer)
-        self._tx = Repos(self._link)
-        # :memory: has one connection, read where it is written
-        self.read = Repos(_Reader(readers[0], self._read_thread, readers[1]) if readers else Inline(writer))
         self._marks: defaultdict[str, int] = defaultdict(int)
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
@@ -157,6 +151,24 @@ class Database:
         finally:
             opener.stop()
         return cls(path, writer, readers)
+
+    # The repositories are built on first use: a sidecar opens its database to answer
+    # `initialize` and needs none of them for that (their modules are ~15 ms of its start).
+
+    @cached_property
+    def read(self) -> Repos:
+        """Reads of committed data (outside any transaction)."""
+        from storage.repos import Repos  # noqa: PLC0415
+
+        readers = self._readers
+        # :memory: has one connection, read where it is written
+        return Repos(_Reader(readers[0], self._read_thread, readers[1]) if readers else Inline(self._writer))
+
+    @cached_property
+    def _tx(self) -> Repos:
+        from storage.repos import Repos  # noqa: PLC0415
+
+        return Repos(self._link)
 
     def messages_mark(self, session_id: str) -> int:
         """Grows each time a transaction that added messages to the session commits."""

@@ -33,7 +33,9 @@ DENIED_COMMANDS = ("rm -rf", "git push", "sudo")
 
 
 def _sidecar_args(args: argparse.Namespace, model: str) -> list[str]:
-    sidecar = ["--model", model, "--log-level", "WARNING"]
+    sidecar = ["--model", model, "--log-level", args.log_level if args.log_file else "WARNING"]
+    if args.log_file:  # `codelab-agent --log-file PATH --log-level INFO chat …`: the sidecar's log
+        sidecar += ["--log-file", str(Path(args.log_file).expanduser().resolve())]
     api_base = getattr(args, "chat_api_base", None) or args.api_base
     if api_base:
         sidecar += ["--api-base", api_base]

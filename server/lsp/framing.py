@@ -9,29 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest, JsonRpcParseError
 
-
-@dataclass(frozen=True)
-class FrameLimits:
-    """What one frame may hold. `body_bytes` bounds what the reader buffers; the
-    protocol's own limits (`maxMessageBytes`, `maxToolResultBytes`) are far below it
-    and are answered with -32016 naming the field."""
-
-    header_bytes: int = 8 * 1024
-    """One header block, all its lines (LSP sends two short headers)."""
-    body_bytes: int = 16 * 1024 * 1024
-    header_lines: int = 16
-    depth: int = 128
-    """How deep arrays and objects may nest in a body (json.loads recurses)."""
-
-    def __post_init__(self) -> None:
-        if self.header_bytes < 64 or self.body_bytes < 1024 or self.header_lines < 1 or self.depth < 2:
-            raise ValueError(f"frame limits too small: {self}")
-
+from server.lsp.stdio import FrameLimits
 
 _CONTENT_LENGTH = b"content-length:"
 _HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
-import sys
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -31,7 +29,8 @@ from pygls.exceptions import (
 from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCNotification, JsonRPCProtocol, JsonRPCRequestMessage, JsonRPCResponseMessage
 
-from server.lsp.framing import FrameLimits, FrameReader
+from server.lsp.framing import FrameReader
+from server.lsp.stdio import FrameLimits
 
 log = logging.getLogger(__name__)
 
@@ -251,12 +250,3 @@ async def serve(
         protocol.set_writer(_Discard())
         with contextlib.suppress(OSError):
             stdout.close()
-
-
-def stdio_pipes() -> tuple[BinaryIO, BinaryIO]:
-    """Keep the real stdout for protocol frames and point fd 1 (and `sys.stdout`) at
-    stderr, so nothing a library prints can corrupt the stream."""
-    protocol_fd = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return sys.stdin.buffer, os.fdopen(protocol_fd, "wb")

@@ -6,11 +6,13 @@ the result model. Everything else lives in the runtime, which never imports pygl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from lsprotocol import types
 from pydantic import BaseModel, ValidationError
@@ -26,11 +28,12 @@ from protocol.errors import AgentError, InvalidParams, ServerNotInitialized
 from protocol.notifications import Notification
 from protocol.settings import ConfigurationSettings, InitializationOptions
 from server import __version__
-from server.agents.specs import AGENTS
-from server.agents.tools import REGISTRY
-from server.app import App
 from server.lsp.jsonrpc import MsgId, raw_converter
 from server.settings import Settings
+from server.startup import Opened, open_app
+
+if TYPE_CHECKING:
+    from server.app import App
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,9 @@ def parse_params(model: type[BaseModel], params: Any) -> Any:
 
 
 def agent_capability() -> AgentCapability:
+    from server.agents.specs import AGENTS  # noqa: PLC0415
+    from server.agents.tools import REGISTRY  # noqa: PLC0415
+
     return AgentCapability(
         agents=[spec.info() for spec in AGENTS.values()],
         tools=[spec.info() for spec in REGISTRY],
@@ -187,6 +193,8 @@ class AgentServer(LanguageServer):
         )
         self.base = base
         self.app: App | None = None
+        self._opened: Opened | None = None
+        self._finishing: asyncio.Task[App] | None = None
         self.notifier = PyglsNotifier(self)
         self._register()
 
@@ -194,10 +202,40 @@ class AgentServer(LanguageServer):
     def agent_protocol(self) -> AgentProtocol:
         return cast(AgentProtocol, self.protocol)
 
-    def require_app(self) -> App:
-        if self.app is None:
+    async def require_app(self) -> App:
+        """The app, once `initialize` has opened it and `App.finish` has built the rest
+        (started by `initialized`, or here by the first request that comes before it)."""
+        if self.app is not None:
+            return self.app
+        if self._opened is None:
             raise ServerNotInitialized("the server is not initialized: send initialize first")
-        return self.app
+        return await asyncio.shield(self._start_finishing(self._opened))
+
+    def _start_finishing(self, opened: Opened) -> asyncio.Task[App]:
+        if self._finishing is None:
+            self._finishing = asyncio.ensure_future(self._finish(opened))
+        return self._finishing
+
+    async def _finish(self, opened: Opened) -> App:
+        from server.app import App  # noqa: PLC0415 - the runtime's modules load once initialize is answered
+
+        app = await App.finish(opened, self.notifier)
+        app.warm_up()
+        self.app = app
+        return app
+
+    async def close(self) -> None:
+        """Stop the runtime and close the database (opened by `initialize`, whether or
+        not the rest was built)."""
+        if self._finishing is not None:
+            try:
+                await self._finishing
+            except Exception:  # it closed the database; the request that awaited it was answered
+                log.warning("the sidecar never finished starting", exc_info=True)
+        if self.app is not None:
+            await self.app.close()
+        elif self._opened is not None:
+            await self._opened.db.close()
 
     def _register(self) -> None:
         for method, call in HANDLERS.items():
@@ -213,7 +251,7 @@ class AgentServer(LanguageServer):
     def _handler(self, method: m.Method, call: Call) -> Callable[[Any], Awaitable[dict[str, Any]]]:
         async def handle(params: Any) -> dict[str, Any]:
             try:
-                app = self.require_app()
+                app = await self.require_app()
                 result = await call(app.runtime, parse_params(method.params, params))
             except AgentError as exc:
                 log.info("%s → %d: %s", method.name, exc.code, exc.message)
@@ -226,11 +264,11 @@ class AgentServer(LanguageServer):
     async def _initialize(self, params: types.InitializeParams) -> None:
         options = parse_params(InitializationOptions, params.initialization_options)
         root = options.workspace_root or _client_root(params)
-        self.app = await App.start(self.base, options, root, self.notifier)
+        self._opened = await open_app(self.base, options, root)
 
     async def _initialized(self, params: types.InitializedParams) -> None:
-        if self.app is not None:
-            self.app.warm_up()
+        if self._opened is not None:
+            self._start_finishing(self._opened)  # awaited by requests, and by `close`
 
     async def _did_change_configuration(self, params: types.DidChangeConfigurationParams) -> None:
         raw: Any = params.settings
@@ -241,13 +279,17 @@ class AgentServer(LanguageServer):
         except InvalidParams as exc:
             log.warning("ignored workspace/didChangeConfiguration: %s", exc.message)
             return
-        if self.app is not None:
+        if self.app is not None or self._opened is not None:
             try:
-                self.app.reconfigure(settings)
+                app = self.app or await self.require_app()
+                app.reconfigure(settings)
             except InvalidParams as exc:
                 log.warning("ignored workspace/didChangeConfiguration: %s", exc.message)
 
     async def _shutdown(self, params: Any) -> None:
+        if self._finishing is not None:
+            with contextlib.suppress(Exception):  # `close` logs it
+                await self._finishing
         if self.app is not None:
             await self.app.stop()
 

@@ -245,11 +245,23 @@ class LiteLLMModel:
             async for chunk in stream:
                 for piece, kind in reply.add(chunk):
                     await on_delta(piece, kind)
+                if read_whole(stream):
+                    break
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             raise _classify(litellm, exc) from exc
         return _reply(litellm, self.name, reply, request)
+
+
+def read_whole(stream: Any) -> bool:
+    """Whether litellm's stream has given everything: the provider's stream ended and
+    litellm sent the usage it computed after it (its last chunk). Reading on would only
+    run litellm's end-of-stream logging (a second build of the whole response, a second
+    cost calculation, success callbacks we never register): about half of what litellm
+    costs a call (`python bench/run.py --only costs`). A stream without these flags is
+    read to its end."""
+    return getattr(stream, "sent_last_chunk", False) is True and getattr(stream, "sent_stream_usage", False) is True
 
 
 def _reply(litellm: Any, name: str, reply: StreamedReply, request: ModelRequest) -> ModelReply:

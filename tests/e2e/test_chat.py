@@ -14,12 +14,18 @@ CLI = Path(sys.executable).with_name("codelab-agent")
 
 
 def chat(
-    workspace: Path, db: Path, *args: str, answers: str = "", env: dict[str, str] | None = None
+    workspace: Path,
+    db: Path,
+    *args: str,
+    answers: str = "",
+    env: dict[str, str] | None = None,
+    flags: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
+    """`codelab-agent [flags] chat --workspace … --db … args`."""
     environment = base_env(**(env or {}))
     environment.pop("CODELAB_AGENT_MODEL", None)
     return subprocess.run(
-        [str(CLI), "chat", "--workspace", str(workspace), "--db", str(db), *args],
+        [str(CLI), *flags, "chat", "--workspace", str(workspace), "--db", str(db), *args],
         input=answers,
         capture_output=True,
         text=True,
@@ -30,9 +36,12 @@ def chat(
     )
 
 
-def test_a_new_user_creates_hello_py_with_the_demo_model(workspace: Path, db_path: Path) -> None:
-    done = chat(workspace, db_path, "--yes", "create hello.py that prints hello")
+def test_a_new_user_creates_hello_py_with_the_demo_model(workspace: Path, db_path: Path, tmp_path: Path) -> None:
+    log = tmp_path / "sidecar.log"
+    flags = ("--log-file", str(log), "--log-level", "INFO")  # the sidecar's log, where the user asks for it
+    done = chat(workspace, db_path, "--yes", "create hello.py that prints hello", flags=flags)
     assert done.returncode == 0, done.stderr
+    assert "server.app: ready: workspace" in log.read_text() and "exiting with code 0" in log.read_text()
     assert "demo model" in done.stderr
     assert (workspace / "hello.py").read_text() == 'print("hello")\n'
     assert "✓ Write hello.py" in done.stdout

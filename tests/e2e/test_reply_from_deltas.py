@@ -128,3 +128,54 @@ async def test_an_anthropic_stream_gives_the_reply_stream_chunk_builder_gave(lit
     assert block["signature"] and block["thinking"] == again.reasoning
     assert again.cached_tokens > 0 and again.cost_usd is not None and first.cost_usd is not None
     assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+
+
+@pytest.fixture
+def kept(litellm: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """litellm's own streams, handed to the model unwrapped (so it can stop early)."""
+    streams: list[Any] = []
+    original = litellm.acompletion
+
+    async def acompletion(**kwargs: Any) -> Any:
+        stream = await original(**kwargs)
+        streams.append(stream)
+        return stream
+
+    monkeypatch.setattr(litellm, "acompletion", acompletion)
+    yield streams
+
+
+@pytest.mark.parametrize("provider", ["openai-compatible", "anthropic"])
+async def test_the_call_stops_at_litellm_s_last_chunk_and_leaves_nothing_unread(
+    litellm: Any, kept: list[Any], provider: str
+) -> None:
+    """`read_whole`: the model stops reading at the usage litellm sends after the
+    provider's stream ended. What it leaves is no chunk, only the end of the iteration,
+    and the reply is the one a read to the end gives."""
+    if provider == "anthropic":
+        server: Any = FakeAnthropic().start()
+        server.script = lambda request: Turn(text="Reading it.", thinking="a.py first.", calls=[("read_file", {})])
+        name, key = "anthropic/claude-sonnet-4-5", "test-key-not-real"
+    else:
+        server = FakeLLM(Scripted(code=[Reply("Reading.", [call("read_file", path="a.py")])] * 3)).start()
+        name, key = "openai/fake", None
+    try:
+        model = lm.LiteLLMModel(name, api_base=server.url, api_key=key, timeout_seconds=30)
+        await complete(model)  # the prompt's prefix cached from now on, as for both calls below
+        kept.clear()
+        early, _ = await complete(model)
+        [stream] = kept
+        assert lm.read_whole(stream)
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+        kept.clear()
+        monkeypatch = pytest.MonkeyPatch()
+        monkeypatch.setattr(lm, "read_whole", lambda stream: False)
+        try:
+            whole, _ = await complete(model)
+        finally:
+            monkeypatch.undo()
+    finally:
+        server.stop()
+    assert early.tool_calls and early.prompt_tokens > 0 and early.completion_tokens > 0
+    assert early == whole

@@ -18,9 +18,10 @@ from pygls.exceptions import (
 )
 
 from protocol.errors import AgentError, InvalidParams
-from server.lsp.framing import FrameLimits, FrameReader
+from server.lsp.framing import FrameReader
 from server.lsp.jsonrpc import Rejected, dispatch, parse, valid_id
 from server.lsp.server import AgentServer
+from server.lsp.stdio import FrameLimits
 from server.settings import base_settings
 
 LIMITS = FrameLimits(header_bytes=256, body_bytes=1024, header_lines=4, depth=8)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from protocol.enums import AgentName, MessageRole, ToolCallStatus, ToolResultStatus
-from storage.db import APPLICATION_ID, Database, ForeignDatabase, SchemaTooNew, default_database_path
+from storage import default_database_path
+from storage.db import APPLICATION_ID, Database, ForeignDatabase, SchemaTooNew
 from storage.migrations import MIGRATIONS
 from storage.records import ToolCallRow
 
