@@ -230,8 +230,10 @@ def serve(args: argparse.Namespace) -> int:
     """The sidecar on stdio. Up to the litellm import (when the model needs it) nothing
     heavy is imported: the import starts ~0.1 s after the process, not after the
     ~0.5 s that pygls, lsprotocol and pydantic take, which it overlaps instead."""
+    from server import gcpause  # noqa: PLC0415
     from server.lsp.stdio import stdio_pipes  # noqa: PLC0415
 
+    gcpause.pause()  # resumed once the runtime is built (AgentServer._finish)
     try:
         limits = frame_limits(args)
         settings = _settings(args)
@@ -273,8 +275,10 @@ def _start_model_import(settings: Settings) -> None:
 
 def serve_acp(args: argparse.Namespace) -> int:
     """The ACP face on stdio, with the sidecar's settings (each session works in its own cwd)."""
+    from server import gcpause  # noqa: PLC0415
     from server.lsp.stdio import stdio_pipes  # noqa: PLC0415
 
+    gcpause.pause()  # resumed once the first session's runtime is built (server.acp.agent)
     try:
         settings = _settings(args)
     except ValueError as exc:

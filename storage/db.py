@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from storage.migrations import MIGRATIONS
-from storage.repos.base import Inline
 
 if TYPE_CHECKING:
     from storage.repos import Repos
@@ -75,6 +74,22 @@ class _Thread:
 
     def stop(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+class Inline:
+    """A link (`storage.repos.base.Link`) that runs every statement on the calling thread."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return work(self.conn)
+
+    async def far(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return work(self.conn)
+
+    def wrote_messages(self, session_id: str) -> None:
+        pass
 
 
 class _Reader:

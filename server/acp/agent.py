@@ -70,7 +70,7 @@ from protocol.notifications import (
     ToolCallNotification,
 )
 from protocol.settings import InitializationOptions
-from server import __version__
+from server import __version__, gcpause
 from server.acp import replay
 from server.acp.replay import plan_update
 from server.acp.tools import KINDS, Runner, locations, mcp_config, text_content, title
@@ -181,6 +181,8 @@ class Face:
                 self._apps[root] = await App.start(settings, InitializationOptions(), str(root), _Notifier(self))
             except JsonRpcException as exc:
                 raise _error(exc) from exc
+            finally:
+                gcpause.resume(collect_and_freeze=True)  # the first: paused by the command line while modules loaded
         return root, self._apps[root]
 
     def _session(self, session_id: str) -> Live:

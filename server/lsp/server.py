@@ -23,11 +23,11 @@ from pygls.uris import to_fs_path
 
 from protocol import methods as m
 from protocol.base import WireModel
-from protocol.capabilities import AgentCapability
 from protocol.errors import AgentError, InvalidParams, ServerNotInitialized
 from protocol.notifications import Notification
 from protocol.settings import ConfigurationSettings, InitializationOptions
-from server import __version__
+from server import __version__, gcpause
+from server.agents.capability import capability_wire
 from server.lsp.jsonrpc import MsgId, raw_converter
 from server.settings import Settings
 from server.startup import Opened, open_app
@@ -82,16 +82,6 @@ def parse_params(model: type[BaseModel], params: Any) -> Any:
         raise InvalidParams(f"invalid params: {text}", {"errors": problems}) from exc
 
 
-def agent_capability() -> AgentCapability:
-    from server.agents.specs import AGENTS  # noqa: PLC0415
-    from server.agents.tools import REGISTRY  # noqa: PLC0415
-
-    return AgentCapability(
-        agents=[spec.info() for spec in AGENTS.values()],
-        tools=[spec.info() for spec in REGISTRY],
-    )
-
-
 INTERNAL_ERROR = "internal error; see the log"
 """What the editor reads when a handler fails unexpectedly; the traceback is logged."""
 
@@ -124,7 +114,7 @@ class AgentProtocol(LanguageServerProtocol):
             raise JsonRpcInvalidRequest("Invalid Request: initialize may only be sent once")
         self._initialize_received = True
         result = yield from super().lsp_initialize(params)
-        result.capabilities.experimental = {"agent": agent_capability().wire()}
+        result.capabilities.experimental = {"agent": capability_wire()}
         return result
 
     @lsp_method(types.SHUTDOWN)
@@ -219,7 +209,10 @@ class AgentServer(LanguageServer):
     async def _finish(self, opened: Opened) -> App:
         from server.app import App  # noqa: PLC0415 - the runtime's modules load once initialize is answered
 
-        app = await App.finish(opened, self.notifier)
+        try:
+            app = await App.finish(opened, self.notifier)
+        finally:
+            gcpause.resume(collect_and_freeze=True)  # paused by the command line while the modules loaded
         app.warm_up()
         self.app = app
         return app
@@ -262,9 +255,13 @@ class AgentServer(LanguageServer):
         return handle
 
     async def _initialize(self, params: types.InitializeParams) -> None:
-        options = parse_params(InitializationOptions, params.initialization_options)
-        root = options.workspace_root or _client_root(params)
-        self._opened = await open_app(self.base, options, root)
+        try:
+            options = parse_params(InitializationOptions, params.initialization_options)
+            root = options.workspace_root or _client_root(params)
+            self._opened = await open_app(self.base, options, root)
+        except BaseException:
+            gcpause.resume()  # paused by the command line; nothing more will load
+            raise
 
     async def _initialized(self, params: types.InitializedParams) -> None:
         if self._opened is not None:

@@ -34,22 +34,6 @@ class Link(Protocol):
         ...
 
 
-class Inline:
-    """Every statement on the calling thread."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return work(self.conn)
-
-    async def far(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return work(self.conn)
-
-    def wrote_messages(self, session_id: str) -> None:
-        pass
-
-
 class Repo:
     """A repository bound to one link (the reader, or the writer inside a transaction)."""
 

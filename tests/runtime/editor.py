@@ -33,8 +33,9 @@ from protocol.methods import Method
 from protocol.notifications import Notification
 from protocol.settings import InitializationOptions
 from server import __version__
+from server.agents.capability import agent_capability
 from server.app import App
-from server.lsp.server import HANDLERS, AgentServer, Call, agent_capability, parse_params
+from server.lsp.server import HANDLERS, AgentServer, Call, parse_params
 from server.models.base import Model, RefusedModel
 from server.settings import DEMO_MODEL, base_settings
 from tests.harness import NOTIFICATIONS, Traffic

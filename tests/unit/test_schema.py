@@ -4,13 +4,26 @@ import json
 import subprocess
 import sys
 
+from protocol.capabilities import AgentCapability
 from protocol.schema import SCHEMA_PATH, build_schema, render_schema
+from server.agents.capability import CAPABILITY_FILE, agent_capability, capability_wire, render
 
 
 def test_checked_in_schema_is_current() -> None:
     assert SCHEMA_PATH.read_text() == render_schema(), (
         "protocol/schema.json is stale: run `codelab-agent schema > protocol/schema.json`"
     )
+
+
+def test_the_shipped_capability_is_what_the_agents_and_tools_make() -> None:
+    """`initialize` sends `server/agents/capability.json`; it must say what the specs
+    and the registry say, and be a valid `AgentCapability`."""
+    assert CAPABILITY_FILE.read_text(encoding="utf-8") == render(), (
+        "server/agents/capability.json is stale: run "
+        "`python -m server.agents.capability > server/agents/capability.json`"
+    )
+    assert capability_wire() == agent_capability().wire()
+    assert AgentCapability.model_validate(capability_wire()).wire() == capability_wire()
 
 
 def test_schema_covers_every_method_notification_and_tool() -> None:
