@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from typing import Any
 from lsprotocol import types
 from pydantic import ValidationError
 from pygls.exceptions import JsonRpcException
+from pygls.io_ import run_async
 from pygls.lsp.client import LanguageClient
 
 from protocol.base import WireModel
@@ -40,7 +42,10 @@ from protocol.notifications import (
     ToolCallNotification,
 )
 from server import __version__
+from server.chat import launch
 from server.lsp.jsonrpc import raw_converter
+
+log = logging.getLogger(__name__)
 
 SessionNotice = ToolCallNotification | StreamNotification | StatusNotification | PlanUpdateNotification
 Notice = SessionNotice | types.ProgressParams
@@ -113,12 +118,24 @@ class SidecarClient:
 
     # --- the process -------------------------------------------------------------------
 
-    async def spawn(self, args: list[str]) -> None:
-        """Start the process (it begins its imports while the chat does other things)."""
-        await self._client.start_io(sys.executable, "-m", "server", "--stdio", *args, start_new_session=True)  # pyright: ignore[reportUnknownMemberType]
-        process: Any = getattr(self._client, "_server", None)
-        if not isinstance(process, asyncio.subprocess.Process):
+    async def spawn(self, args: list[str], started: asyncio.subprocess.Process | None = None) -> None:
+        """Start the process (it begins its imports while the chat does other things),
+        or talk to one `server.chat.launch` `started` already."""
+        process = started or await launch.start(args)
+        if process.stdin is None or process.stdout is None:
             raise SidecarError("the sidecar process did not start")
+        # what pygls's `start_io` does once it has spawned the process (pygls 2.1)
+        client: Any = self._client
+        client.protocol.set_writer(process.stdin)
+        reading = run_async(
+            stop_event=client._stop_event,
+            reader=process.stdout,
+            protocol=client.protocol,
+            logger=log,
+            error_handler=client.report_server_error,
+        )
+        client._server = process
+        client._async_tasks.extend([asyncio.create_task(reading), asyncio.create_task(client._server_exit())])
         self._process = process
         self.exited = asyncio.ensure_future(process.wait())
         if process.stderr is not None:

@@ -30,8 +30,9 @@ class Sidecar:
         """Called when the process stops on its own (not when the chat stops it)."""
         self._stopping: set[SidecarClient] = set()
 
-    async def spawn(self) -> None:
-        await self.client.spawn(self.args)
+    async def spawn(self, started: asyncio.subprocess.Process | None = None) -> None:
+        """Start the process, or take the one `server.chat.launch` `started`."""
+        await self.client.spawn(self.args, started)
         self._watch(self.client)
 
     def _watch(self, client: SidecarClient) -> None:
