@@ -21,16 +21,6 @@ OPENAI_SECRET = "sk-test-openai-0123456789abcdef"
 GROQ_SECRET = "gsk_live0123456789abcdefghijklmn"
 
 
-async def test_openai_with_a_bound_api_base_sends_the_openai_key(workspace, db_path, llm: FakeLLM) -> None:
-    llm.script = Scripted(code=[Reply("hi")])
-    editor = await Editor(
-        workspace, db_path, model=FAKE_MODEL_LITELLM, api_base=llm.url, env={"OPENAI_API_KEY": OPENAI_SECRET}
-    ).start()
-    assert (await editor.send("hello", mode="code"))["status"] == "completed"
-    assert llm.requests[0].headers["authorization"] == f"Bearer {OPENAI_SECRET}"
-    await editor.stop()
-
-
 async def test_the_key_variable_bound_on_the_command_line_goes_to_its_api_base(
     workspace, db_path, llm: FakeLLM
 ) -> None:
@@ -86,13 +76,20 @@ async def test_a_remote_api_base_from_editor_settings_is_refused(workspace, db_p
     assert OPENAI_SECRET not in log.read_text()
 
 
-async def test_an_api_base_changed_live_by_the_editor_is_refused_too(workspace, db_path, llm: FakeLLM) -> None:
-    """`workspace/didChangeConfiguration` is editor settings as well: a remote API base it
-    sets gets no key, and setting the bound one back makes the session work again."""
-    llm.script = Scripted(code=[Reply("hi")])
+async def test_the_bound_api_base_gets_the_openai_key_and_one_changed_live_by_the_editor_is_refused(
+    workspace, db_path, llm: FakeLLM
+) -> None:
+    """openai/ with the API base bound on the command line sends the OpenAI key there.
+    `workspace/didChangeConfiguration` is editor settings as well: a remote API base it
+    sets gets no key, and setting the bound one back makes the session work again.
+    (One sidecar for both: each litellm sidecar costs the suite seconds of import.)"""
+    llm.script = Scripted(code=[Reply("hi"), Reply("hi")])
     editor = await Editor(
         workspace, db_path, model=FAKE_MODEL_LITELLM, api_base=llm.url, env={"OPENAI_API_KEY": OPENAI_SECRET}
     ).start()
+    assert (await editor.send("hello", mode="code"))["status"] == "completed"
+    assert llm.requests[0].headers["authorization"] == f"Bearer {OPENAI_SECRET}"
+    llm.requests.clear()
     assert editor.client is not None
     editor.client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"codelabAgent": {"llm": {"apiBase": "http://203.0.113.9/v1"}}})
