@@ -111,21 +111,22 @@ class App:
     ) -> App:
         """`server.startup.open_app`, then `finish`: what the ACP face and in-process
         tests use; the LSP face answers `initialize` between the two."""
-        return await cls.finish(await open_app(base, options, client_root), notifier)
+        opened = await open_app(base, options, client_root)
+        try:
+            return await cls.finish(opened, notifier)
+        except BaseException:
+            await opened.db.close()
+            raise
 
     @classmethod
     async def finish(cls, opened: Opened, notifier: Notifier) -> App:
         """The runtime on the opened database, the MCP servers of every source, the
-        sessions a killed process left recovered."""
+        sessions a killed process left recovered. On failure the database stays open:
+        whoever opened it closes it (and may call this again)."""
         settings = opened.settings
-        try:
-            agents.validate()
-            toolbox = mcp_toolbox(settings, opened.editor_servers)
-            app = cls(settings, opened.db, notifier, toolbox)
-            await app.runtime.recover()
-        except BaseException:
-            await opened.db.close()
-            raise
+        agents.validate()
+        app = cls(settings, opened.db, notifier, mcp_toolbox(settings, opened.editor_servers))
+        await app.runtime.recover()
         log.info(
             "ready: workspace %s, database %s, model %s", settings.workspace_root, settings.database, settings.llm.model
         )

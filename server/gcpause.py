@@ -72,9 +72,3 @@ def _release_all() -> None:
     with _State.lock:
         _State.holders = 0
         gc.enable()
-
-
-def paused() -> bool:
-    """Whether a holder still holds the collector paused."""
-    with _State.lock:
-        return _State.holders > 0

@@ -62,7 +62,6 @@ class Opened:
     """A sidecar that has answered `initialize`: what `App.finish` builds the rest from."""
 
     settings: Settings
-    options: InitializationOptions
     db: Database
     editor_servers: McpConfig | None
     """`initializationOptions.mcpServers`, validated (None when the editor gave none)."""
@@ -85,4 +84,4 @@ async def open_app(base: Settings, options: InitializationOptions, client_root: 
         raise AgentError(
             f"cannot open the database {settings.database}: {exc}", {"database": str(settings.database)}
         ) from exc
-    return Opened(settings, options, db, editor_servers)
+    return Opened(settings, db, editor_servers)

@@ -28,6 +28,7 @@ from protocol.notifications import Notification
 from protocol.settings import ConfigurationSettings, InitializationOptions
 from server import __version__, gcpause
 from server.agents.capability import capability_wire
+from server.keys import redact
 from server.lsp.jsonrpc import MsgId, raw_converter
 from server.settings import Settings
 from server.startup import Opened, open_app
@@ -185,6 +186,7 @@ class AgentServer(LanguageServer):
         self.app: App | None = None
         self._opened: Opened | None = None
         self._finishing: asyncio.Task[App] | None = None
+        self._closing = False
         self.notifier = PyglsNotifier(self)
         self._register()
 
@@ -202,15 +204,23 @@ class AgentServer(LanguageServer):
         return await asyncio.shield(self._start_finishing(self._opened))
 
     def _start_finishing(self, opened: Opened) -> asyncio.Task[App]:
+        if self._closing:
+            raise AgentError("the sidecar is stopping")
         if self._finishing is None:
             self._finishing = asyncio.ensure_future(self._finish(opened))
         return self._finishing
 
     async def _finish(self, opened: Opened) -> App:
+        """`App.finish`; when it fails, every request waiting for it is answered with why,
+        and the next request tries again (the database stays open until `close`)."""
         from server.app import App  # noqa: PLC0415 - the runtime's modules load once initialize is answered
 
         try:
             app = await App.finish(opened, self.notifier)
+        except Exception as exc:
+            self._finishing = None
+            log.exception("the sidecar could not finish starting")
+            raise AgentError(f"the sidecar could not finish starting: {redact(str(exc))} (see its log)") from exc
         finally:
             gcpause.resume(collect_and_freeze=True)  # paused by the command line while the modules loaded
         app.warm_up()
@@ -219,12 +229,11 @@ class AgentServer(LanguageServer):
 
     async def close(self) -> None:
         """Stop the runtime and close the database (opened by `initialize`, whether or
-        not the rest was built)."""
+        not the rest was built): each exactly once. Nothing starts building after this."""
+        self._closing = True
         if self._finishing is not None:
-            try:
+            with contextlib.suppress(Exception):  # logged by `_finish`, answered to the requests
                 await self._finishing
-            except Exception:  # it closed the database; the request that awaited it was answered
-                log.warning("the sidecar never finished starting", exc_info=True)
         if self.app is not None:
             await self.app.close()
         elif self._opened is not None:
@@ -264,7 +273,7 @@ class AgentServer(LanguageServer):
             raise
 
     async def _initialized(self, params: types.InitializedParams) -> None:
-        if self._opened is not None:
+        if self._opened is not None and not self._closing:
             self._start_finishing(self._opened)  # awaited by requests, and by `close`
 
     async def _did_change_configuration(self, params: types.DidChangeConfigurationParams) -> None:
@@ -276,16 +285,16 @@ class AgentServer(LanguageServer):
         except InvalidParams as exc:
             log.warning("ignored workspace/didChangeConfiguration: %s", exc.message)
             return
-        if self.app is not None or self._opened is not None:
-            try:
-                app = self.app or await self.require_app()
-                app.reconfigure(settings)
-            except InvalidParams as exc:
-                log.warning("ignored workspace/didChangeConfiguration: %s", exc.message)
+        if self._opened is None:
+            return  # before initialize: nothing to change yet
+        try:
+            (await self.require_app()).reconfigure(settings)
+        except AgentError as exc:  # settings refused (InvalidParams), or a sidecar that could not start
+            log.warning("ignored workspace/didChangeConfiguration: %s", exc.message)
 
     async def _shutdown(self, params: Any) -> None:
         if self._finishing is not None:
-            with contextlib.suppress(Exception):  # `close` logs it
+            with contextlib.suppress(Exception):  # logged by `_finish`
                 await self._finishing
         if self.app is not None:
             await self.app.stop()

@@ -484,6 +484,41 @@ async def test_the_end_of_input_after_shutdown_exits_with_0(fresh: RawSidecar) -
     assert await fresh.exited() == 0
 
 
+async def test_a_request_before_initialized_is_served_once_the_runtime_is_built(workspace: Path, db_path: Path) -> None:
+    """`initialize` is answered before the runtime is built; a request that comes before
+    `initialized` builds it and waits for it, and a configuration change waits in line."""
+    started = await RawSidecar.start(workspace, db_path, initialize=False)
+    try:
+        answer = await started.request(
+            "initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}}
+        )
+        assert answer["result"]["capabilities"]["experimental"]["agent"]["tools"], answer
+        bad = {"settings": {"codelabAgent": {"llm": {"model": "py:os:system"}}}}  # refused, and logged
+        started.send(notification("workspace/didChangeConfiguration", bad))
+        result = await started.request("agent/sendMessage", {"text": "explain what a sidecar is", "mode": "explain"})
+        assert result["result"]["status"] == "completed", result
+        assert await started.shutdown_and_exit() == 0
+        assert started.violations == []
+    finally:
+        await started.kill()
+    assert "ignored workspace/didChangeConfiguration: settings.llm.model" in started.log.read_text()
+    assert integrity(db_path) == "ok"
+
+
+async def test_a_sidecar_shut_down_before_its_runtime_was_built_exits_cleanly(workspace: Path, db_path: Path) -> None:
+    started = await RawSidecar.start(workspace, db_path, initialize=False)
+    try:
+        answer = await started.request(
+            "initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}}
+        )
+        assert "result" in answer, answer
+        assert await started.shutdown_and_exit() == 0
+        assert started.violations == []
+    finally:
+        await started.kill()
+    assert integrity(db_path) == "ok"
+
+
 async def test_exit_before_initialize(workspace: Path, db_path: Path) -> None:
     started = await RawSidecar.start(workspace, db_path, initialize=False)
     try:

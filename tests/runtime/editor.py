@@ -201,7 +201,11 @@ class InProcessEditor(Traffic):
     def notify_configuration(self, params: types.DidChangeConfigurationParams) -> None:
         """`workspace/didChangeConfiguration`, through the server's own handler."""
         received = types.DidChangeConfigurationParams(settings=on_the_wire(params.settings))
-        stand_in: Any = SimpleNamespace(app=self.app)
+
+        async def ready() -> App | None:
+            return self.app
+
+        stand_in: Any = SimpleNamespace(_opened=self.app, require_app=ready)
         handler = AgentServer._did_change_configuration  # pyright: ignore[reportPrivateUsage]
         task = asyncio.ensure_future(handler(stand_in, received))
         self._notifications.add(task)
