@@ -2,6 +2,9 @@
 
 - demo step p50/p99 at step 10 and at step 500 of one turn (windows of `WINDOW` steps,
   `--turn-runs` turns), with the demo model's own time per call and the rest (the sidecar);
+- step 10 against step 500 with the history the only difference (`alternating`: one
+  sidecar, two sessions stepped in turn, the demo's replies replayed so that the model's
+  own work is the same at both);
 - throughput (steps/s over the stepping phase) and step p50 at 1, 10 and 100 concurrent
   demo sessions;
 - at 100 sessions, the write lock: the longest wait, the longest transaction, the median
@@ -30,7 +33,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from asyncio.subprocess import DEVNULL, PIPE
+from asyncio.subprocess import PIPE
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -62,14 +65,30 @@ class Probe:
 
 
 def baseline_tree(spec: str, tmp: Path) -> Path:
-    """A directory holding the baseline: `spec` itself, or the revision `spec` extracted."""
+    """A directory holding the baseline: `spec` itself, or the revision `spec` extracted;
+    its sidecar must import in this environment (else the bench stops and says why)."""
     if Path(spec).is_dir():
-        return Path(spec).resolve()
-    target = tmp / f"baseline-{spec}"
-    target.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", spec], check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
+        target = Path(spec).resolve()
+    else:
+        target = tmp / f"baseline-{spec}"
+        target.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", spec], check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+    imports = subprocess.run(
+        [sys.executable, "-c", "import server.cli, storage.db, server.models.demo"],
+        check=False,
+        cwd=tmp,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+    )
+    if imports.returncode != 0:
+        last = (imports.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        raise SystemExit(
+            f"the baseline {spec} cannot start in this environment: {last}\n"
+            "(the default baseline uses aiosqlite: pip install -e '.[bench]')"
+        )
     return target
 
 
@@ -83,8 +102,10 @@ class Editor:
     """A minimal editor over stdio: frames in and out, JSON parsed, nothing validated (a
     pygls client spends more CPU per step than the sidecar does, and would be measured)."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
         self._process = process
+        self._log = log
+        self._ended: BaseException | None = None
         self._ids = 0
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self.by_session: dict[str, asyncio.Queue[tuple[float, dict[str, Any]]]] = {}
@@ -92,10 +113,12 @@ class Editor:
 
     @classmethod
     async def start(cls, argv: list[str], env: dict[str, str], workspace: Path) -> Editor:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=PIPE, stdout=PIPE, stderr=DEVNULL, env=env, cwd=workspace, limit=2**24
-        )
-        editor = cls(process)
+        log = workspace.with_suffix(".stderr")
+        with log.open("wb") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdin=PIPE, stdout=PIPE, stderr=stderr, env=env, cwd=workspace, limit=2**24
+            )
+        editor = cls(process, log)
         await editor.request(
             "initialize",
             {
@@ -118,6 +141,7 @@ class Editor:
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
         self._ids += 1
+        self.check()
         answer = self._waiting[self._ids] = asyncio.get_running_loop().create_future()
         self._write({"id": self._ids, "method": method, "params": params})
         return await answer
@@ -127,6 +151,20 @@ class Editor:
         assert out is not None
         with contextlib.suppress(asyncio.IncompleteReadError):
             await self._frames(out)
+        # the sidecar is gone: whoever waits on it is told why instead of waiting forever
+        code = await self._process.wait()
+        tail = self._log.read_text(errors="replace").strip().splitlines()[-3:]
+        self._ended = RuntimeError(f"the sidecar exited with code {code}: {' / '.join(tail) or '(no stderr)'}")
+        for waiting in self._waiting.values():
+            if not waiting.done():
+                waiting.set_exception(self._ended)
+        for queue in self.by_session.values():
+            queue.put_nowait((0.0, {}))
+
+    def check(self) -> None:
+        """Raise if the sidecar has exited."""
+        if self._ended is not None:
+            raise self._ended
 
     async def _frames(self, out: asyncio.StreamReader) -> None:
         while header := await out.readuntil(b"\r\n\r\n"):
@@ -158,8 +196,10 @@ class Editor:
             self._reading.cancel()
 
 
-async def started(tree: Path, tmp: Path, name: str) -> tuple[Editor, Path]:
-    """A probed sidecar of `tree` on a fresh database: (editor, the probe's file)."""
+async def started(tree: Path, tmp: Path, name: str, replies: tuple[str, Path] | None = None) -> tuple[Editor, Path]:
+    """A probed sidecar of `tree` on a fresh database: (editor, the probe's file).
+    `replies`: ("--record", file) keeps the demo model's replies by prompt, ("--replay",
+    file) answers with them instead of the demo (a model whose own work is constant)."""
     workspace = tmp / name
     workspace.mkdir()
     probe = tmp / f"{name}.probe.json"
@@ -168,6 +208,7 @@ async def started(tree: Path, tmp: Path, name: str) -> tuple[Editor, Path]:
         str(HERE),
         "--probe",
         str(probe),
+        *((replies[0], str(replies[1])) if replies else ()),
         "--db",
         str(tmp / f"{name}.db"),
         "--model",
@@ -189,6 +230,7 @@ async def step(client: Editor, session: str, call: dict[str, Any], queue: asynci
         )
     )
     arrived, following = await queue.get()
+    client.check()
     await answered
     return arrived - sent, following
 
@@ -197,6 +239,7 @@ async def start_session(client: Editor) -> tuple[str, asyncio.Queue[Any], dict[s
     result = await client.request("agent/sendMessage", {"text": "read every file", "mode": "code"})
     queue = client.by_session.setdefault(result["sessionId"], asyncio.Queue())
     _, call = await queue.get()
+    client.check()
     return result["sessionId"], queue, call
 
 
@@ -207,9 +250,10 @@ class Turn:
     """The demo model's time on the call each step ended with."""
 
 
-async def one_turn(tree: Path, tmp: Path, name: str) -> Turn:
-    """`TURN_STEPS` steps of one turn (list the workspace, then read file after file)."""
-    client, probe = await started(tree, tmp, name)
+async def one_turn(tree: Path, tmp: Path, name: str, record: Path | None = None) -> Turn:
+    """`TURN_STEPS` steps of one turn (list the workspace, then read file after file);
+    `record`: keep the demo model's replies there."""
+    client, probe = await started(tree, tmp, name, ("--record", record) if record else None)
     session, queue, call = await start_session(client)
     latencies: list[float] = []
     for _ in range(TURN_STEPS):
@@ -218,6 +262,38 @@ async def one_turn(tree: Path, tmp: Path, name: str) -> Turn:
     await client.stop()
     model = Probe.load(probe).model
     return Turn(latencies, model[1 : TURN_STEPS + 1])
+
+
+@dataclass
+class Alternating:
+    early: list[float]
+    """A fresh session's steps `AT[0]` .. `AT[0] + WINDOW`."""
+    late: list[float]
+    """The other session's steps `AT[-1]` .. `AT[-1] + WINDOW`, taken in turn with those."""
+
+
+async def alternating(tree: Path, tmp: Path, name: str, replies: Path) -> Alternating:
+    """Step 10 against step 500 with nothing else different: one sidecar, the model's
+    replies replayed (its own work the same at every step), a session taken to step 500,
+    then a fresh one taken to step 10, then a step of each in turn. What one step costs
+    more than the other comes from the history alone, not from the machine's speed over
+    the run, the process's heap or the model reading a longer prompt."""
+    client, _ = await started(tree, tmp, name, ("--replay", replies))
+    late_session, late_queue, late_call = await start_session(client)
+    for _ in range(AT[-1]):
+        _, late_call = await step(client, late_session, late_call, late_queue)
+    session, queue, call = await start_session(client)
+    for _ in range(AT[0]):
+        _, call = await step(client, session, call, queue)
+    early: list[float] = []
+    late: list[float] = []
+    for _ in range(WINDOW):
+        latency, call = await step(client, session, call, queue)
+        early.append(latency)
+        latency, late_call = await step(client, late_session, late_call, late_queue)
+        late.append(latency)
+    await client.stop()
+    return Alternating(early, late)
 
 
 @dataclass
@@ -262,20 +338,37 @@ def lock_check(p: Probe) -> tuple[float, float, float, float, int, int]:
     return max(p.waits), slowest, pct(p.held, 0.99), median, max(p.ahead), over
 
 
-async def rows(tmp: Path, baseline: str, turn_runs: int, crowd_runs: int, crowd_steps: int) -> list[tuple[str, ...]]:
-    """The table: measure | baseline | this tree | ratio. Runs alternate between the
-    trees so that drift in the machine's load hits both alike."""
-    trees = {"base": baseline_tree(baseline, tmp), "this": ROOT}
+@dataclass
+class Runs:
+    turns: dict[str, list[Turn]]
+    paired: dict[str, list[Alternating]]
+    crowds: dict[tuple[str, int], list[Crowd]]
+
+
+async def measure(trees: dict[str, Path], tmp: Path, turn_runs: int, crowd_runs: int, crowd_steps: int) -> Runs:
+    """Every run, alternating between the trees so that drift in the machine's load hits both alike."""
     turns: dict[str, list[Turn]] = {"base": [], "this": []}
+    replies = {key: tmp / f"replies-{key}.pickle" for key in trees}
     for run in range(turn_runs):
         for key, tree in trees.items():
-            turns[key].append(await one_turn(tree, tmp, f"turn-{key}-{run}"))
+            turns[key].append(await one_turn(tree, tmp, f"turn-{key}-{run}", replies[key] if run == 0 else None))
+    paired: dict[str, list[Alternating]] = {"base": [], "this": []}
+    for run in range(turn_runs):
+        for key, tree in trees.items():
+            paired[key].append(await alternating(tree, tmp, f"paired-{key}-{run}", replies[key]))
     crowds: dict[tuple[str, int], list[Crowd]] = {}
     for run in range(crowd_runs):
         for n in CONCURRENCY:
             for key, tree in trees.items():
                 crowds.setdefault((key, n), []).append(await crowd(tree, tmp, f"crowd-{key}-{n}-{run}", n, crowd_steps))
+    return Runs(turns, paired, crowds)
 
+
+async def rows(tmp: Path, baseline: str, turn_runs: int, crowd_runs: int, crowd_steps: int) -> list[tuple[str, ...]]:
+    """The table: measure | baseline | this tree | ratio."""
+    trees = {"base": baseline_tree(baseline, tmp), "this": ROOT}
+    runs = await measure(trees, tmp, turn_runs, crowd_runs, crowd_steps)
+    turns, paired, crowds = runs.turns, runs.paired, runs.crowds
     table: list[tuple[str, ...]] = []
 
     def row(label: str, base: float, this: float, unit: str = "ms") -> None:
@@ -292,6 +385,19 @@ async def rows(tmp: Path, baseline: str, turn_runs: int, crowd_runs: int, crowd_
         row(f"demo step at step {at} of one turn (p99)", pct(window["base"], 0.99), pct(window["this"], 0.99))
         row("  of which the demo model's own call (p50)", pct(model["base"], 0.5), pct(model["this"], 0.5))
         row("  the step without the model's call (p50)", pct(own["base"], 0.5), pct(own["this"], 0.5))
+    early = {k: [x for a in v for x in a.early] for k, v in paired.items()}
+    late = {k: [x for a in v for x in a.late] for k, v in paired.items()}
+    row(f"replayed model, in turn: step {AT[0]} of one session (p50)", pct(early["base"], 0.5), pct(early["this"], 0.5))
+    row(f"replayed model, in turn: step {AT[-1]} of another (p50)", pct(late["base"], 0.5), pct(late["this"], 0.5))
+    growth = {k: pct(late[k], 0.5) / pct(early[k], 0.5) for k in trees}
+    table.append(
+        (
+            f"  step {AT[-1]} / step {AT[0]} (the growth the history alone causes)",
+            f"{growth['base']:6.2f} x",
+            f"{growth['this']:6.2f} x",
+            "",
+        )
+    )
     for n in CONCURRENCY:
         rate = {k: statistics.median(c.steps_per_second for c in crowds[(k, n)]) for k in trees}
         p50 = {k: statistics.median(pct(c.latencies, 0.5) for c in crowds[(k, n)]) for k in trees}
@@ -329,7 +435,11 @@ def show(table: list[tuple[str, ...]]) -> None:
 
 
 def probe_main(out: str, argv: list[str]) -> int:
-    """Start the sidecar of the tree on PYTHONPATH with its write lock and demo model timed."""
+    """Start the sidecar of the tree on PYTHONPATH with its write lock and demo model
+    timed; `--record FILE` / `--replay FILE` first in `argv`: keep the demo model's
+    replies by (purpose, prompt length), or answer with them (`started`)."""
+    import pickle
+
     from server.cli import main
     from server.models.demo import DemoModel
     from storage.db import Database
@@ -354,6 +464,20 @@ def probe_main(out: str, argv: list[str]) -> int:
             super().release()
 
     init, close, complete = Database.__init__, Database.close, DemoModel.complete
+    replies_mode, replies_file = (argv[0], Path(argv[1])) if argv[:1] in (["--record"], ["--replay"]) else ("", None)
+    argv = argv[2:] if replies_file else argv
+    replies: dict[tuple[str, int], Any] = {}
+    if replies_mode == "--replay" and replies_file:
+        with replies_file.open("rb") as file:
+            replies = pickle.load(file)
+
+        async def replayed(self: DemoModel, request: Any, on_delta: Any) -> Any:
+            reply = replies[(request.purpose, len(request.messages))]
+            for piece in reply.text.split():
+                await on_delta(piece + " ")
+            return reply
+
+        complete = replayed  # type: ignore[assignment]
 
     def timed_init(self: Database, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
@@ -362,14 +486,21 @@ def probe_main(out: str, argv: list[str]) -> int:
     async def timed_close(self: Database) -> None:
         with open(out, "w") as file:  # noqa: ASYNC230 - once, as the sidecar stops
             json.dump(seen.__dict__, file)
+        if replies_mode == "--record" and replies_file:
+            with replies_file.open("wb") as file:
+                pickle.dump(replies, file)
         await close(self)
 
     async def timed_complete(self: DemoModel, *args: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
         try:
-            return await complete(self, *args, **kwargs)
+            reply = await complete(self, *args, **kwargs)
         finally:
             seen.model.append(time.perf_counter() - began)
+        if replies_mode == "--record":
+            request = args[0]
+            replies[(request.purpose, len(request.messages))] = reply
+        return reply
 
     Database.__init__ = timed_init  # type: ignore[method-assign]
     Database.close = timed_close  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ when the server annotates it `readOnlyHint`, else `write` (it may change somethi
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +76,11 @@ class McpSpec:
 
     def openai_schema(self) -> dict[str, Any]:
         return function_schema(self.name, self.description, self.parameters)
+
+    @property
+    def schema_chars(self) -> int:
+        """The length of `openai_schema()` as JSON (`ToolSpec.schema_chars`)."""
+        return len(json.dumps(self.openai_schema()))
 
     def info(self) -> ToolInfo:
         return ToolInfo(

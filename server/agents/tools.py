@@ -43,6 +43,12 @@ class ToolSpec:
     def openai_schema(self) -> dict[str, Any]:
         return function_schema(self.name, self.description, self.parameters)
 
+    @cached_property
+    def schema_chars(self) -> int:
+        """The length of `openai_schema()` as JSON (what the prompt's tools take is
+        estimated from it every step)."""
+        return len(json.dumps(self.openai_schema()))
+
     def info(self) -> ToolInfo:
         return ToolInfo(
             name=self.name,

@@ -33,7 +33,7 @@ SUMMARY_GROUP = -1
 """The group of a summary shown in place of older turns."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     message: dict[str, Any]
     """In the OpenAI chat format."""

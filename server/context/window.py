@@ -61,6 +61,13 @@ def estimate_tools(tools: Sequence[dict[str, Any]]) -> int:
     return len(json.dumps(tools)) // 4 if tools else 0
 
 
+def estimate_offered(schema_chars: Sequence[int]) -> int:
+    """`estimate_tools` of tools whose schemas serialize to `schema_chars` characters each
+    (a list's JSON adds its brackets and a ", " between items): the same figure without
+    serializing the schemas again every step."""
+    return (sum(schema_chars) + 2 * len(schema_chars)) // 4 if schema_chars else 0
+
+
 class Meter:
     """Windows and token counts for the models a session calls.
 

@@ -26,7 +26,7 @@ from server.agents.specs import AgentSpec
 from server.agents.toolbox import AnyTool
 from server.context import summary
 from server.context.fit import Entry, Marks, compose, elide_all, elision_point, summary_split
-from server.context.window import estimate_tools
+from server.context.window import estimate_offered
 from server.models.base import ContextOverflow, ModelReply, ModelRequest
 from server.turn.deps import Kit, Scope
 from storage.records import MessageKind, SessionRow
@@ -54,9 +54,10 @@ def view_limit(max_chars: int, window: int) -> int:
 
 
 async def agent_prompt(
-    kit: Kit, s: SessionRow, spec: AgentSpec, *, scope: Scope, tools: Sequence[dict[str, Any]], cancel: asyncio.Event
+    kit: Kit, s: SessionRow, spec: AgentSpec, *, scope: Scope, tools: Sequence[AnyTool], cancel: asyncio.Event
 ) -> Prompt:
-    """The messages for the agent's next model call, within its budget."""
+    """The messages for the agent's next model call, within its budget (`tools`: those
+    offered with it, which take their share of the window)."""
     settings = kit.settings()
     llm = settings.llm
     window = await kit.meter.window(llm.model, llm.context_window)
@@ -64,7 +65,7 @@ async def agent_prompt(
     limit = view_limit(settings.limits.max_view_result_chars, window)
     entries, view = await kit.threads.view(s.id, scope, spec, s.switch_count, settings.workspace_root)
     marks = view.marks
-    fixed = estimate_tools(tools)
+    fixed = estimate_offered([t.schema_chars for t in tools])
 
     async def measure(shown: Sequence[Entry]) -> tuple[list[int], int]:
         counts = await view.count(kit.meter, llm.model, shown)
@@ -73,7 +74,7 @@ async def agent_prompt(
     shown = view.compose(entries, marks, limit)
     counts, total = await measure(shown)
     if total <= threshold:
-        return Prompt([e.message for e in shown], total, window)
+        return Prompt(view.messages(shown), total, window)
 
     target = int(threshold * ROOM)
     point = elision_point(shown, counts, total, target)
@@ -85,7 +86,7 @@ async def agent_prompt(
         await _record(
             kit, s, scope, kind=MessageKind.ELISION, content=note, marks=marks, before=total, after=after, window=window
         )
-        return Prompt([e.message for e in shown], after, window)
+        return Prompt(view.messages(shown), after, window)
 
     elided = replace(marks, elide_before=max(marks.elide_before, elide_all(shown)))
     bare = compose(entries, elided, limit)
@@ -108,7 +109,7 @@ async def agent_prompt(
                 after=after,
                 window=window,
             )
-        return Prompt([e.message for e in shown], after, window)
+        return Prompt(view.messages(shown), after, window)
 
     text, usage = await _summarise(kit, s, spec, shown=shown, marks=marks, through=through, cancel=cancel)
     summarised = _groups_through(entries, through)
@@ -127,7 +128,7 @@ async def agent_prompt(
         window=window,
         usage=usage,
     )
-    return Prompt([e.message for e in shown], after, window)
+    return Prompt(view.messages(shown), after, window)
 
 
 def _groups_through(entries: Sequence[Entry], through: int) -> list[Entry]:
@@ -230,10 +231,11 @@ async def call_within_budget(
     harder and sent again, at most `OVERFLOW_RETRIES` times; never in a loop. `offered`:
     the tools of this step (default: the agent's built-in ones)."""
     model = kit.settings().llm.model
-    tools = [t.openai_schema() for t in (spec.tools if offered is None else offered)]
+    offered = spec.tools if offered is None else offered
+    tools = [t.openai_schema() for t in offered]
     attempt = 0
     while True:
-        prompt = await agent_prompt(kit, s, spec, scope=scope, tools=tools, cancel=cancel)
+        prompt = await agent_prompt(kit, s, spec, scope=scope, tools=offered, cancel=cancel)
         request = ModelRequest(agent=spec.name, purpose="agent", messages=prompt.messages, tools=tools)
         try:
             return await kit.caller.call(s, model, request, cancel)

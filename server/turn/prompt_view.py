@@ -126,8 +126,11 @@ class AgentView:
         """Where the summary note goes in `_composed` (0: nothing there is summarised)."""
         self._composed_counts: list[int] = []
         """Token counts of `_composed`, as far as counted."""
+        self._composed_messages: list[dict[str, Any]] = []
+        """The messages of `_composed`."""
         self._shown: list[Entry] | None = None
-        """What `compose` last returned, and where its summary note is (-1: none)."""
+        """What `compose` last returned, its messages, and where its summary note is (-1: none)."""
+        self._shown_messages: list[dict[str, Any]] = []
         self._note_at = -1
 
     def entries(self, thread: Sequence[MessageRow]) -> list[Entry]:
@@ -164,7 +167,7 @@ class AgentView:
         if (marks, view_limit) != self._composed_for:
             self._composed_for = (marks, view_limit)
             self._composed, self._composed_upto, self._summary_after = [], 0, 0
-            self._composed_counts = []
+            self._composed_counts, self._composed_messages = [], []
         plain = replace(marks, summary=None)  # the note is placed below, over the whole view
         last = entries[-1].group
         final = self._composed_upto
@@ -177,16 +180,26 @@ class AgentView:
             done = compose([*self._kept[self._composed_upto : final], stand_in], plain, view_limit)[:-1]
             self._summary_after = _summary_after(done, marks, len(self._composed)) or self._summary_after
             self._composed += done
+            self._composed_messages += [e.message for e in done]
             self._composed_upto = final
         rest = compose(entries[final:], plain, view_limit)
         shown = [*self._composed, *rest]
+        messages = [*self._composed_messages, *(e.message for e in rest)]
         self._note_at = -1
         if marks.summary is not None:
             self._note_at = max(_summary_after(rest, marks, len(self._composed)) or self._summary_after, 1)
             note = {"role": "user", "content": f"{SUMMARY_HEADING}\n\n{marks.summary}"}
             shown.insert(self._note_at, Entry(note, marks.through, SUMMARY_GROUP, True))
-        self._shown = shown
+            messages.insert(self._note_at, note)
+        self._shown, self._shown_messages = shown, messages
         return shown
+
+    def messages(self, shown: Sequence[Entry]) -> list[dict[str, Any]]:
+        """The messages of `shown` (in the chat format the model is sent): kept in step with
+        what `compose` last returned, so a step does not walk the whole view again."""
+        if shown is self._shown:
+            return self._shown_messages
+        return [e.message for e in shown]
 
     async def count(self, meter: Meter, model: str, shown: Sequence[Entry]) -> list[int]:
         """`meter.count(model, …)` of the shown entries, counting only what is new."""

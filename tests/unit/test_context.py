@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from protocol.enums import AgentName, MessageRole
+from server.agents.specs import AGENTS
+from server.agents.toolbox import McpSpec
 from server.context import summary
 from server.context.fit import (
     SUMMARY_HEADING,
@@ -23,7 +25,8 @@ from server.context.fit import (
     summary_split,
     target_of,
 )
-from server.context.window import DEFAULT_WINDOW, MIN_WINDOW, Meter, candidate_names
+from server.context.window import DEFAULT_WINDOW, MIN_WINDOW, Meter, candidate_names, estimate_offered, estimate_tools
+from server.mcp.tools import McpTool
 from server.settings import base_settings
 from server.turn.guards import repeats, same_call, turn_calls
 from storage.records import MessageKind, MessageRow, ModelToolCall
@@ -169,6 +172,17 @@ def test_the_runtimes_record_lists_every_summarised_call() -> None:
     assert text.startswith("model's summary\n\n## Record kept by the runtime")
     assert "Read: a.py" in text and "Changed: b.py" in text and "Ran: pytest" in text
     assert summary.compose_summary("only", []) == "only"
+
+
+def test_the_tools_share_is_what_serializing_the_offered_schemas_gives() -> None:
+    """Each tool's schema is serialized once (`schema_chars`), not every step: the
+    estimate is the same as serializing the whole list."""
+    mcp = McpSpec(McpTool("git", "log", "mcp__git__log", "Shows the log «ü»", {"properties": {"n": {}}}, True, False))
+    for spec in AGENTS.values():
+        for offered in ([*spec.tools], [*spec.tools, mcp], [mcp], []):
+            schemas = [t.openai_schema() for t in offered]
+            assert estimate_offered([t.schema_chars for t in offered]) == estimate_tools(schemas), (spec.name, offered)
+    assert estimate_tools([mcp.openai_schema()]) > 0
 
 
 def test_model_names_are_tried_without_their_routing_prefixes() -> None:

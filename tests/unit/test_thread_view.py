@@ -167,11 +167,19 @@ def test_composing_step_by_step_shows_what_composing_the_whole_view_shows() -> N
         entries = view.entries([])
         for end in range(len(thread) + 1):
             entries = view.entries(thread[:end])
-            assert view.compose(entries, marks, 1_000) == compose(entries, marks, 1_000), (marks, end)
+            shown = view.compose(entries, marks, 1_000)
+            assert shown == compose(entries, marks, 1_000), (marks, end)
+            # the messages sent are kept in step with it (the summary note in its place)
+            assert view.messages(shown) == [e.message for e in shown], (marks, end)
         # a compaction changes the marks mid-way: composed afresh, still the same
-        assert view.compose(entries, Marks(elide_before=30), 2_000) == compose(entries, Marks(elide_before=30), 2_000)
+        shown = view.compose(entries, Marks(elide_before=30), 2_000)
+        assert shown == compose(entries, Marks(elide_before=30), 2_000)
+        assert view.messages(shown) == [e.message for e in shown]
     other = agent_entries(SPEC, thread, 0, ROOT)  # not what the view gave: composed whole
-    assert view.compose(other, Marks(), 1_000) == compose(other, Marks(), 1_000)
+    shown = view.compose(other, Marks(), 1_000)
+    assert shown == compose(other, Marks(), 1_000)
+    assert view.messages(shown) == [e.message for e in shown]
+    assert view.messages(shown[:3]) == [e.message for e in shown[:3]]  # any other list: its own messages
 
 
 async def test_counting_what_compose_gave_is_counting_it_whole() -> None:
