@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
+from protocol import method_names as names
 from protocol.base import WireModel
 from protocol.capabilities import ToolInfo
 from protocol.enums import (
@@ -252,16 +253,16 @@ class Method:
         self.result = result
 
 
-SEND_MESSAGE = Method("agent/sendMessage", SendMessageParams, TurnResult)
-TOOL_RESULT = Method("agent/toolResult", ToolResultParams, TurnResult)
-APPROVE_PLAN = Method("agent/approvePlan", ApprovePlanParams, TurnResult)
-RESUME = Method("agent/resume", ResumeParams, TurnResult)
-RETRY_SUBTASK = Method("agent/retrySubtask", RetrySubtaskParams, TurnResult)
-SKIP_SUBTASK = Method("agent/skipSubtask", SkipSubtaskParams, TurnResult)
-CANCEL = Method("agent/cancel", CancelParams, CancelResult)
-GET_SESSION = Method("agent/getSession", GetSessionParams, GetSessionResult)
-LIST_SESSIONS = Method("agent/listSessions", ListSessionsParams, ListSessionsResult)
-DELETE_SESSION = Method("agent/deleteSession", DeleteSessionParams, DeleteSessionResult)
+SEND_MESSAGE = Method(names.SEND_MESSAGE, SendMessageParams, TurnResult)
+TOOL_RESULT = Method(names.TOOL_RESULT, ToolResultParams, TurnResult)
+APPROVE_PLAN = Method(names.APPROVE_PLAN, ApprovePlanParams, TurnResult)
+RESUME = Method(names.RESUME, ResumeParams, TurnResult)
+RETRY_SUBTASK = Method(names.RETRY_SUBTASK, RetrySubtaskParams, TurnResult)
+SKIP_SUBTASK = Method(names.SKIP_SUBTASK, SkipSubtaskParams, TurnResult)
+CANCEL = Method(names.CANCEL, CancelParams, CancelResult)
+GET_SESSION = Method(names.GET_SESSION, GetSessionParams, GetSessionResult)
+LIST_SESSIONS = Method(names.LIST_SESSIONS, ListSessionsParams, ListSessionsResult)
+DELETE_SESSION = Method(names.DELETE_SESSION, DeleteSessionParams, DeleteSessionResult)
 
 METHODS: tuple[Method, ...] = (
     SEND_MESSAGE,

@@ -216,7 +216,7 @@ class Runtime:
 
     async def with_usage(self, result: TurnResult) -> TurnResult:
         """`result` as it leaves for the editor: with its turn's own usage so far. Every
-        request that answers a TurnResult passes here (`server.lsp.server.HANDLERS`), so
+        request that answers a TurnResult passes here (`server.lsp.server.handlers`), so
         no builder of one needs to know about usage."""
         if not result.turn_id:
             return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import Future
@@ -21,10 +22,9 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.uris import to_fs_path
 
-from protocol import methods as m
+from protocol import method_names as names
 from protocol.base import WireModel
 from protocol.errors import AgentError, InvalidParams, ServerNotInitialized
-from protocol.notifications import Notification
 from protocol.settings import ConfigurationSettings, InitializationOptions
 from server import __version__, gcpause
 from server.agents.capability import capability_wire
@@ -34,23 +34,25 @@ from server.settings import Settings
 from server.startup import Opened, open_app
 
 if TYPE_CHECKING:
+    from protocol import methods as m
+    from protocol.notifications import Notification
     from server.app import App
 
 log = logging.getLogger(__name__)
 
 Call = Callable[[Any, Any], Awaitable[WireModel]]
 
-_CALLS: dict[m.Method, Call] = {
-    m.SEND_MESSAGE: lambda rt, p: rt.send_message(p),
-    m.TOOL_RESULT: lambda rt, p: rt.tool_result(p),
-    m.APPROVE_PLAN: lambda rt, p: rt.approve_plan(p),
-    m.RESUME: lambda rt, p: rt.resume(p),
-    m.RETRY_SUBTASK: lambda rt, p: rt.retry_subtask(p),
-    m.SKIP_SUBTASK: lambda rt, p: rt.skip_subtask(p),
-    m.CANCEL: lambda rt, p: rt.cancel(p),
-    m.GET_SESSION: lambda rt, p: rt.get_session(p),
-    m.LIST_SESSIONS: lambda rt, p: rt.list_sessions(p),
-    m.DELETE_SESSION: lambda rt, p: rt.delete_session(p),
+_CALLS: dict[str, Call] = {
+    names.SEND_MESSAGE: lambda rt, p: rt.send_message(p),
+    names.TOOL_RESULT: lambda rt, p: rt.tool_result(p),
+    names.APPROVE_PLAN: lambda rt, p: rt.approve_plan(p),
+    names.RESUME: lambda rt, p: rt.resume(p),
+    names.RETRY_SUBTASK: lambda rt, p: rt.retry_subtask(p),
+    names.SKIP_SUBTASK: lambda rt, p: rt.skip_subtask(p),
+    names.CANCEL: lambda rt, p: rt.cancel(p),
+    names.GET_SESSION: lambda rt, p: rt.get_session(p),
+    names.LIST_SESSIONS: lambda rt, p: rt.list_sessions(p),
+    names.DELETE_SESSION: lambda rt, p: rt.delete_session(p),
 }
 
 
@@ -61,10 +63,18 @@ def _reporting_usage(call: Call) -> Call:
     return reported
 
 
-HANDLERS: dict[m.Method, Call] = {
-    method: _reporting_usage(call) if method.result is m.TurnResult else call for method, call in _CALLS.items()
-}
-"""Every request's handler; a TurnResult leaves with its turn's usage (`Runtime.with_usage`)."""
+@functools.cache
+def handlers() -> dict[str, tuple[m.Method, Call]]:
+    """Every request's method (its models) and handler, by name; a TurnResult leaves
+    with its turn's usage (`Runtime.with_usage`). It loads the protocol's models, which
+    `initialize` does not need: the sidecar first asks at its first request."""
+    from protocol import methods  # noqa: PLC0415
+
+    def handler(method: m.Method) -> Call:
+        call = _CALLS[method.name]
+        return _reporting_usage(call) if method.result is methods.TurnResult else call
+
+    return {method.name: (method, handler(method)) for method in methods.METHODS}
 
 
 def parse_params(model: type[BaseModel], params: Any) -> Any:
@@ -240,8 +250,8 @@ class AgentServer(LanguageServer):
             await self._opened.db.close()
 
     def _register(self) -> None:
-        for method, call in HANDLERS.items():
-            self.feature(method.name)(self._handler(method, call))
+        for name in names.REQUESTS:
+            self.feature(name)(self._handler(name))
         for name, bound in (
             (types.INITIALIZE, self._initialize),
             (types.INITIALIZED, self._initialized),
@@ -250,17 +260,18 @@ class AgentServer(LanguageServer):
         ):
             self.feature(name)(_plain(bound))
 
-    def _handler(self, method: m.Method, call: Call) -> Callable[[Any], Awaitable[dict[str, Any]]]:
+    def _handler(self, name: str) -> Callable[[Any], Awaitable[dict[str, Any]]]:
         async def handle(params: Any) -> dict[str, Any]:
             try:
                 app = await self.require_app()
+                method, call = handlers()[name]
                 result = await call(app.runtime, parse_params(method.params, params))
             except AgentError as exc:
-                log.info("%s → %d: %s", method.name, exc.code, exc.message)
+                log.info("%s → %d: %s", name, exc.code, exc.message)
                 raise
             return result.wire()
 
-        handle.__name__ = method.name.replace("/", "_")
+        handle.__name__ = name.replace("/", "_")
         return handle
 
     async def _initialize(self, params: types.InitializeParams) -> None:

@@ -3,7 +3,7 @@
 `InProcessEditor` has the public API of `tests.harness.Editor` (they share
 `tests.harness.Traffic`), but it starts `App.start(...)` in the test's own event loop
 with a recording notifier, and calls the handler path the wire uses:
-`HANDLERS[method]` with `parse_params(method.params, ...)`. Params and results cross
+`handlers()[method]` with `parse_params(method.params, ...)`. Params and results cross
 through JSON as on the wire, so camelCase shapes are identical; an error is re-raised
 as the client would receive it (`JsonRpcException.from_error`), the runtime's own
 exception kept as its `__cause__`. Notifications are recorded as `(method, params)`
@@ -35,7 +35,7 @@ from protocol.settings import InitializationOptions
 from server import __version__
 from server.agents.capability import agent_capability
 from server.app import App
-from server.lsp.server import HANDLERS, AgentServer, Call, parse_params
+from server.lsp.server import AgentServer, Call, handlers, parse_params
 from server.models.base import Model, RefusedModel
 from server.settings import DEMO_MODEL, base_settings
 from tests.harness import NOTIFICATIONS, Traffic
@@ -52,7 +52,7 @@ ENV = {"CODELAB_AGENT_RETRY_BACKOFF": "0.01"}
 MakeEditor = Callable[..., Awaitable["InProcessEditor"]]
 """The `make_editor` fixture: `await make_editor(options=..., code=[Reply(...)])`."""
 
-_METHODS: dict[str, tuple[Method, Call]] = {method.name: (method, call) for method, call in HANDLERS.items()}
+_METHODS: dict[str, tuple[Method, Call]] = handlers()
 _PROGRESS_KINDS: dict[str, type[Any]] = {
     "begin": types.WorkDoneProgressBegin,
     "report": types.WorkDoneProgressReport,

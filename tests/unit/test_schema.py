@@ -4,7 +4,9 @@ import json
 import subprocess
 import sys
 
+from protocol import method_names
 from protocol.capabilities import AgentCapability
+from protocol.methods import METHODS
 from protocol.schema import SCHEMA_PATH, build_schema, render_schema
 from server.agents.capability import CAPABILITY_FILE, agent_capability, capability_wire, render
 
@@ -50,3 +52,22 @@ def test_schema_covers_every_method_notification_and_tool() -> None:
 def test_cli_prints_the_schema() -> None:
     out = subprocess.run([sys.executable, "-m", "server", "schema"], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == build_schema()
+
+
+def test_the_light_request_names_are_the_methods_names() -> None:
+    """The sidecar registers its handlers by `protocol.method_names` before it loads
+    `protocol.methods`: the two lists must be one."""
+    assert tuple(method.name for method in METHODS) == method_names.REQUESTS
+
+
+def test_what_answers_initialize_loads_neither_the_requests_models_nor_the_engine() -> None:
+    """The command line and the language server, as they stand when `initialize` comes
+    in, have not loaded what only later requests need (the start it would cost: `python
+    bench/run.py --only costs`)."""
+    later = ("protocol.methods", "protocol.notifications", "server.app", "server.runtime", "server.turn", "litellm")
+    code = (
+        "import sys, server.cli, server.lsp.server, server.startup; "
+        f"print(sorted(m for m in sys.modules if m.startswith({later!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
