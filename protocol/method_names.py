@@ -1,6 +1,7 @@
 """The names of the requests an editor sends, apart from their models
-(`protocol.methods` pairs each name with its params and result): a server registers
-its handlers by these names before it loads the models, which `initialize` does not need."""
+(`protocol.methods` pairs each name with its params and result, `METHODS` lists them):
+a server registers its handlers by these names before it loads the models, which
+`initialize` does not need."""
 
 from __future__ import annotations
 
@@ -14,16 +15,3 @@ CANCEL = "agent/cancel"
 GET_SESSION = "agent/getSession"
 LIST_SESSIONS = "agent/listSessions"
 DELETE_SESSION = "agent/deleteSession"
-
-REQUESTS: tuple[str, ...] = (
-    SEND_MESSAGE,
-    TOOL_RESULT,
-    APPROVE_PLAN,
-    RESUME,
-    RETRY_SUBTASK,
-    SKIP_SUBTASK,
-    CANCEL,
-    GET_SESSION,
-    LIST_SESSIONS,
-    DELETE_SESSION,
-)

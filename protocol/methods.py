@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
@@ -247,14 +247,10 @@ class ListSessionsResult(WireModel):
 class Method:
     """A request's name with its params and result models."""
 
-    defined: ClassVar[list[Method]] = []
-    """Every method, in the order defined below."""
-
     def __init__(self, name: str, params: type[WireModel], result: type[WireModel]) -> None:
         self.name = name
         self.params = params
         self.result = result
-        Method.defined.append(self)
 
 
 SEND_MESSAGE = Method(names.SEND_MESSAGE, SendMessageParams, TurnResult)
@@ -268,5 +264,15 @@ GET_SESSION = Method(names.GET_SESSION, GetSessionParams, GetSessionResult)
 LIST_SESSIONS = Method(names.LIST_SESSIONS, ListSessionsParams, ListSessionsResult)
 DELETE_SESSION = Method(names.DELETE_SESSION, DeleteSessionParams, DeleteSessionResult)
 
-METHODS: tuple[Method, ...] = tuple(Method.defined)
-"""Every request, in the order of `protocol.method_names.REQUESTS`."""
+METHODS: tuple[Method, ...] = (
+    SEND_MESSAGE,
+    TOOL_RESULT,
+    APPROVE_PLAN,
+    RESUME,
+    RETRY_SUBTASK,
+    SKIP_SUBTASK,
+    CANCEL,
+    GET_SESSION,
+    LIST_SESSIONS,
+    DELETE_SESSION,
+)

@@ -57,14 +57,10 @@ def estimate(message: dict[str, Any], chars_per_token: float = 4.0) -> int:
     return int(len(text_of(message)) / chars_per_token) + 4
 
 
-def estimate_tools(tools: Sequence[dict[str, Any]]) -> int:
-    return len(json.dumps(tools)) // 4 if tools else 0
-
-
 def estimate_offered(schema_chars: Sequence[int]) -> int:
-    """`estimate_tools` of tools whose schemas serialize to `schema_chars` characters each
-    (a list's JSON adds its brackets and a ", " between items): the same figure without
-    serializing the schemas again every step."""
+    """What the offered tools take of the prompt: their list's JSON at 4 characters a
+    token, from each schema's own length (`schema_chars`; the list adds its brackets and
+    a ", " between items), so that no schema is serialized again every step."""
     return (sum(schema_chars) + 2 * len(schema_chars)) // 4 if schema_chars else 0
 
 

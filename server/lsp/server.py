@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 Call = Callable[[Any, Any], Awaitable[WireModel]]
 
-_CALLS: dict[str, Call] = {
+_CALLS: dict[str, Call] = {  # by name: registered before `protocol.methods` loads (`handlers`)
     names.SEND_MESSAGE: lambda rt, p: rt.send_message(p),
     names.TOOL_RESULT: lambda rt, p: rt.tool_result(p),
     names.APPROVE_PLAN: lambda rt, p: rt.approve_plan(p),
@@ -250,7 +250,7 @@ class AgentServer(LanguageServer):
             await self._opened.db.close()
 
     def _register(self) -> None:
-        for name in names.REQUESTS:
+        for name in _CALLS:
             self.feature(name)(self._handler(name))
         for name, bound in (
             (types.INITIALIZE, self._initialize),

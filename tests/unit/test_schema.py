@@ -4,11 +4,12 @@ import json
 import subprocess
 import sys
 
-from protocol import method_names
 from protocol.capabilities import AgentCapability
 from protocol.methods import METHODS
 from protocol.schema import SCHEMA_PATH, build_schema, render_schema
 from server.agents.capability import CAPABILITY_FILE, agent_capability, capability_wire, render
+from server.lsp.server import AgentServer, handlers
+from server.settings import base_settings
 
 
 def test_checked_in_schema_is_current() -> None:
@@ -54,10 +55,12 @@ def test_cli_prints_the_schema() -> None:
     assert json.loads(out) == build_schema()
 
 
-def test_the_light_request_names_are_the_methods_names() -> None:
-    """The sidecar registers its handlers by `protocol.method_names` before it loads
-    `protocol.methods`: the two lists must be one."""
-    assert tuple(method.name for method in METHODS) == method_names.REQUESTS
+def test_the_sidecar_registers_a_handler_for_every_method_and_no_other() -> None:
+    """The sidecar registers its handlers by name before it loads `protocol.methods`
+    (`server.lsp.server.handlers` pairs them at the first request)."""
+    assert set(handlers()) == {method.name for method in METHODS}
+    features = AgentServer(base_settings(model="demo")).protocol.fm.features
+    assert {name for name in features if name.startswith("agent/")} == {method.name for method in METHODS}
 
 
 def test_what_answers_initialize_loads_neither_the_requests_models_nor_the_engine() -> None:
